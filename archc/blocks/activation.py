@@ -1,0 +1,55 @@
+"""Element-wise nonlinearities. One op, ``act``, with the function as a parameter, so that
+blocks can take their nonlinearity as an argument (MobileNetV3's NL column)."""
+
+from __future__ import annotations
+
+from .base import Param, Primitive
+
+# fn -> (nn class, functional spelling, supports inplace)
+ACTIVATIONS = {
+    "relu": ("ReLU", "nn.functional.relu({x})", True),
+    "relu6": ("ReLU6", "nn.functional.relu6({x})", True),
+    "hardswish": ("Hardswish", "nn.functional.hardswish({x})", True),
+    "hardsigmoid": ("Hardsigmoid", "nn.functional.hardsigmoid({x})", False),
+    "silu": ("SiLU", "nn.functional.silu({x})", True),
+    "sigmoid": ("Sigmoid", "torch.sigmoid({x})", False),
+    "tanh": ("Tanh", "torch.tanh({x})", False),
+    "gelu": ("GELU", "nn.functional.gelu({x})", False),
+    "identity": ("Identity", "{x}", False),
+}
+
+
+class Act(Primitive):
+    op = "act"
+    doc = "Activation function: " + ", ".join(ACTIVATIONS) + "."
+    params = (
+        Param("fn", "str", doc="activation function", choices=tuple(ACTIVATIONS)),
+        Param("inplace", "bool", default=False,
+              doc="overwrite the input (set by archc where the input has no other reader)"),
+    )
+
+    def infer(self, args, shapes):
+        return shapes[0], 0, 0
+
+    def module(self, args, shapes):
+        from torch import nn
+
+        cls, _, can_inplace = ACTIVATIONS[args["fn"]]
+        if can_inplace and args["inplace"]:
+            return getattr(nn, cls)(inplace=True)
+        return getattr(nn, cls)()
+
+    def function(self, args):
+        from torch import nn
+
+        cls = ACTIVATIONS[args["fn"]][0]
+        return getattr(nn, cls)(inplace=True) if args["inplace"] and ACTIVATIONS[args["fn"]][2] \
+            else getattr(nn, cls)()
+
+    def source(self, args, in_channels, shape):
+        cls, _, can_inplace = ACTIVATIONS[args["fn"].value]
+        inplace = can_inplace and args["inplace"].value
+        return f"nn.{cls}({'inplace=True' if inplace else ''})"
+
+    def call_source(self, args, inputs):
+        return ACTIVATIONS[args["fn"].value][1].format(x=inputs[0])

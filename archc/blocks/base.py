@@ -1,0 +1,114 @@
+"""What every block type provides: declared parameters, a shape/params/MACs rule, and (lazily,
+so the spec and shape stages never import torch) a module constructor and its source spelling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+REQUIRED = object()
+
+Shape = tuple[int, ...]  # per-sample shape: (C, H, W) or (F,)
+
+
+class ShapeError(ValueError):
+    """An impossible shape; the caller locates it at the spec row."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One column of a block's row: name as written in the paper table, type, default."""
+
+    name: str
+    type: str = "int"  # int | float | bool | str
+    default: object = REQUIRED
+    doc: str = ""
+    py: str | None = None  # keyword name in generated code (e.g. s -> stride)
+    choices: tuple[str, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    first_only: bool = False  # with n repeats, only the first repeat takes the row's value
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    @property
+    def pyname(self) -> str:
+        return self.py or self.name
+
+
+@dataclass(frozen=True)
+class Val:
+    """A value in generated code: a known constant, or Python source computing it."""
+
+    value: object = None
+    src: str | None = None
+
+    @property
+    def known(self) -> bool:
+        return self.src is None
+
+    def __str__(self) -> str:
+        return repr(self.value) if self.src is None else self.src
+
+
+def derive(fn: Callable, fmt: str, *vals: Val) -> Val:
+    """Combine Vals: fold to a constant when all are known, else format Python source."""
+    if all(v.known for v in vals):
+        return Val(fn(*(v.value for v in vals)))
+    return Val(src=fmt.format(*(str(v) for v in vals)))
+
+
+class Primitive:
+    """A leaf operation (conv, norm, activation, ...). Subclasses fill the class attributes."""
+
+    op: str = ""
+    doc: str = ""
+    params: tuple[Param, ...] = ()
+    has_weights: bool = False  # needs a named module (state_dict entries)
+    arity: int = 1  # 0 = any number of inputs (add, concat, ...)
+    keeps_channels: bool = True  # output channels == input channels
+
+    @property
+    def functional(self) -> bool:
+        """Whether the op can run without a module (it has a functional spelling)."""
+        return type(self).call_source is not Primitive.call_source
+
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)
+
+    def infer(self, args: dict, shapes: list[Shape]) -> tuple[Shape, int, int]:
+        """Output shape, parameter count, MACs for one sample."""
+        raise NotImplementedError
+
+    def out_channels(self, args: dict[str, str], in_channels: str) -> str:
+        """Output channels as an expression (archc language) of the arguments."""
+        return in_channels
+
+    def module(self, args: dict, shapes: list[Shape]):
+        """The live ``nn.Module`` (imports torch)."""
+        raise NotImplementedError
+
+    def function(self, args: dict):
+        """A callable for use without a module (functional form), or None."""
+        return None
+
+    def source(self, args: dict[str, Val], in_channels: Val, shape: Shape) -> str:
+        """Python source constructing the module in generated code."""
+        raise NotImplementedError
+
+    def call_source(self, args: dict[str, Val], inputs: list[str]) -> str | None:
+        """Python source of the functional form applied to ``inputs`` (or None: needs a module)."""
+        return None
+
+
+def conv_out(size: int, k: int, s: int, p: int, d: int = 1, ceil: bool = False) -> int:
+    """Spatial output size of a convolution or pooling window (PyTorch's formula)."""
+    span = size + 2 * p - d * (k - 1) - 1
+    if ceil:
+        out = -(-span // s) + 1
+        if (out - 1) * s >= size + p:  # PyTorch: last window must start inside the input
+            out -= 1
+        return out
+    return span // s + 1

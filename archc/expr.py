@@ -1,0 +1,225 @@
+"""A small, whitelisted expression language for spec values (``round(in_channels * t)``).
+
+Expressions are parsed with :mod:`ast` into a syntax tree and only a fixed set of node types is
+accepted; they are evaluated here by walking that tree, never by ``eval``. The same tree is printed
+back as Python source for generated modules, with identifiers renamed through a validated map.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import difflib
+import math
+import operator
+from dataclasses import dataclass
+from typing import Callable
+
+MAX_LENGTH = 512
+MAX_NODES = 256
+MAX_MAGNITUDE = 10**15
+
+
+class ExprError(ValueError):
+    """A problem in an expression; ``column`` is 1-based within the expression text."""
+
+    def __init__(self, message: str, column: int = 1, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message, self.column, self.hint = message, column, hint
+
+
+def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
+    """Round ``v`` to a multiple of ``divisor`` (at least ``min_value``) without losing over 10%.
+
+    The channel-rounding rule of the MobileNet/EfficientNet reference implementations.
+    """
+    if min_value is None:
+        min_value = divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return int(new_v)
+
+
+# name -> (callable, Python spelling in generated code, helper that spelling needs)
+FUNCTIONS: dict[str, tuple[Callable, str, str | None]] = {
+    "round": (round, "round", None),
+    "int": (int, "int", None),
+    "float": (float, "float", None),
+    "min": (min, "min", None),
+    "max": (max, "max", None),
+    "abs": (abs, "abs", None),
+    "ceil": (math.ceil, "math.ceil", "math"),
+    "floor": (math.floor, "math.floor", "math"),
+    "make_divisible": (make_divisible, "_make_divisible", "make_divisible"),
+}
+
+_BINOPS = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+    ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+}
+_CMPOPS = {
+    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+    ast.Gt: operator.gt, ast.GtE: operator.ge,
+}
+_ALLOWED = (
+    ast.Expression, ast.Constant, ast.Name, ast.Load, ast.BinOp, ast.UnaryOp, ast.BoolOp,
+    ast.Compare, ast.IfExp, ast.Call, ast.USub, ast.UAdd, ast.Not, ast.And, ast.Or,
+    *_BINOPS, *_CMPOPS,
+)
+
+
+@dataclass(frozen=True)
+class Expr:
+    """A parsed expression. ``names`` are the free identifiers it reads."""
+
+    text: str
+    tree: ast.Expression
+    names: frozenset[str]
+
+    def evaluate(self, env: dict[str, object]) -> object:
+        """Value of the expression with identifiers bound by ``env``."""
+        try:
+            return _eval(self.tree.body, env)
+        except ExprError:
+            raise
+        except ZeroDivisionError:
+            raise ExprError(f"division by zero in {self.text!r}") from None
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ExprError(f"cannot evaluate {self.text!r}: {exc}") from None
+
+    def to_python(self, rename: dict[str, str] | None = None) -> str:
+        """Python source for the expression, identifiers renamed through ``rename``."""
+        return _unparse(self.tree.body, rename or {})
+
+    def helpers(self) -> set[str]:
+        """Helper definitions/imports the generated spelling of this expression needs."""
+        out = set()
+        for node in ast.walk(self.tree):
+            if isinstance(node, ast.Call):
+                helper = FUNCTIONS[node.func.id][2]
+                if helper:
+                    out.add(helper)
+        return out
+
+
+def parse(text: str) -> Expr:
+    """Parse ``text``; raises :class:`ExprError` for anything outside the whitelist."""
+    if len(text) > MAX_LENGTH:
+        raise ExprError(f"expression longer than {MAX_LENGTH} characters")
+    if not text.isascii() or any(ch in text for ch in "\n\r\t\\;"):
+        raise ExprError("expressions may contain printable ASCII on one line only")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise ExprError(f"invalid expression: {exc.msg}", exc.offset or 1) from None
+    except (ValueError, RecursionError, MemoryError):
+        raise ExprError("invalid expression") from None
+    count, names = 0, set()
+    for node in ast.walk(tree):
+        count += 1
+        col = getattr(node, "col_offset", 0) + 1
+        if count > MAX_NODES:
+            raise ExprError("expression is too complex")
+        if not isinstance(node, _ALLOWED):
+            raise ExprError(f"'{type(node).__name__}' is not allowed in expressions", col,
+                            hint="use numbers, names, + - * / // % **, comparisons, "
+                            "and/or/not, 'a if c else b' and the functions "
+                            + ", ".join(sorted(FUNCTIONS)))
+        if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float, str)):
+            raise ExprError("only numbers, strings and true/false are allowed as constants", col)
+        if isinstance(node, ast.Call):
+            if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
+                fname = getattr(node.func, "id", "?")
+                raise ExprError(f"unknown function {fname!r}", col, hint=did_you_mean(
+                    fname, FUNCTIONS))
+            if node.keywords:
+                raise ExprError("functions take positional arguments only", col)
+        if isinstance(node, ast.Name) and not (
+            isinstance(node, ast.Name) and _is_call_target(tree, node)
+        ):
+            names.add(node.id)
+    names -= {"true", "false"}
+    return Expr(text.strip(), tree, frozenset(names))
+
+
+def _is_call_target(tree: ast.AST, name: ast.Name) -> bool:
+    return any(isinstance(n, ast.Call) and n.func is name for n in ast.walk(tree))
+
+
+def did_you_mean(word: str, choices) -> str | None:
+    """A "did you mean" hint for a misspelled name, or None."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else None
+
+
+def _check(value: object) -> object:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if abs(value) > MAX_MAGNITUDE:
+            raise ExprError("value out of range")
+    return value
+
+
+def _eval(node: ast.AST, env: dict[str, object]) -> object:
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name):
+        if node.id in ("true", "false"):
+            return node.id == "true"
+        if node.id not in env:
+            raise ExprError(f"unknown name {node.id!r}", node.col_offset + 1,
+                            hint=did_you_mean(node.id, env))
+        return env[node.id]
+    if isinstance(node, ast.BinOp):
+        left, right = _eval(node.left, env), _eval(node.right, env)
+        if isinstance(node.op, ast.Pow) and abs(right) > 64:
+            raise ExprError("exponent too large")
+        return _check(_BINOPS[type(node.op)](left, right))
+    if isinstance(node, ast.UnaryOp):
+        value = _eval(node.operand, env)
+        if isinstance(node.op, ast.Not):
+            return not value
+        return -value if isinstance(node.op, ast.USub) else +value
+    if isinstance(node, ast.BoolOp):
+        result = _eval(node.values[0], env)
+        for value in node.values[1:]:
+            if isinstance(node.op, ast.And) and not result:
+                return result
+            if isinstance(node.op, ast.Or) and result:
+                return result
+            result = _eval(value, env)
+        return result
+    if isinstance(node, ast.Compare):
+        left = _eval(node.left, env)
+        for op, comp in zip(node.ops, node.comparators):
+            right = _eval(comp, env)
+            if not _CMPOPS[type(op)](left, right):
+                return False
+            left = right
+        return True
+    if isinstance(node, ast.IfExp):
+        return _eval(node.body if _eval(node.test, env) else node.orelse, env)
+    if isinstance(node, ast.Call):
+        fn = FUNCTIONS[node.func.id][0]
+        return _check(fn(*[_eval(a, env) for a in node.args]))
+    raise ExprError(f"unsupported expression node {type(node).__name__}")
+
+
+class _Renamer(ast.NodeTransformer):
+    def __init__(self, rename: dict[str, str]) -> None:
+        self.rename = rename
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        node.args = [self.visit(a) for a in node.args]
+        node.func = ast.Name(FUNCTIONS[node.func.id][1], ast.Load())
+        return node
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if node.id in ("true", "false"):
+            return ast.Constant(node.id == "true")
+        return ast.Name(self.rename.get(node.id, node.id), ast.Load())
+
+
+def _unparse(node: ast.AST, rename: dict[str, str]) -> str:
+    return ast.unparse(_Renamer(rename).visit(copy.deepcopy(node)))

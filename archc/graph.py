@@ -1,0 +1,266 @@
+"""Expand table rows into a layer graph: ``n`` repeats (stride-like columns on the first repeat
+only), named groups, and expressions evaluated to concrete values. The result is a networkx
+DiGraph per container (the model, each ``seq`` group, each block instance) whose nodes carry a
+:class:`Node`. Block bodies are expanded later, by shape inference, because what they contain can
+depend on their input channels (``when: t != 1`` ... ``round(in_channels * t)``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from . import expr
+from .blocks import Primitive, Shape
+from .diagnostics import Diagnostic, SpecError
+from .loader import Document, PathT
+from .spec import BlockDef, CheckedSpec, Row
+from .spec.validate import check_range
+
+INPUT = "input"
+
+
+@dataclass
+class Node:
+    """One instance of a row: a primitive op, a block, or a group of rows (``seq``)."""
+
+    id: str  # unique within its container
+    name: str | None  # module attribute / Sequential index; None: applied functionally
+    op: str | None  # None for a seq group
+    impl: Primitive | BlockDef | None
+    row: Row
+    doc: Document  # the document the row is written in
+    row_path: PathT
+    args: dict = field(default_factory=dict)  # concrete values
+    given: tuple[str, ...] = ()  # columns the row states (shown in generated code)
+    inputs: list[str] = field(default_factory=list)
+    repeat: int = 0  # index within the row's n repeats
+    repeats: int = 1
+    body: Graph | None = None  # for seq groups and block instances
+    env: dict = field(default_factory=dict)  # a block's parameters and lets
+    # filled by shape inference
+    in_shapes: list[Shape] = field(default_factory=list)
+    out_shape: Shape = ()
+    params: int = 0
+    macs: int = 0
+
+    @property
+    def kind(self) -> str:
+        if self.op is None:
+            return "seq"
+        return "block" if isinstance(self.impl, BlockDef) else "op"
+
+    @property
+    def columns(self) -> dict:
+        """The row's paper columns as written (for comments and summaries)."""
+        cols = {k: v for k, v in self.row.args.items()}
+        if self.row.n is not None:
+            cols["n"] = self.row.n
+        return cols
+
+
+@dataclass
+class Graph:
+    """An ordered container of nodes with dataflow edges (networkx keeps the edges)."""
+
+    g: nx.DiGraph = field(default_factory=nx.DiGraph)
+    order: list[str] = field(default_factory=list)
+    sequential: bool = False  # an nn.Sequential: children named 0..n-1, chained
+    out: str | None = None
+
+    def add(self, node: Node) -> None:
+        self.g.add_node(node.id, node=node)
+        self.order.append(node.id)
+        for src in node.inputs:
+            if src != INPUT:
+                self.g.add_edge(src, node.id)
+
+    def nodes(self) -> list[Node]:
+        return [self.g.nodes[i]["node"] for i in self.order]
+
+    def node(self, node_id: str) -> Node:
+        return self.g.nodes[node_id]["node"]
+
+    @property
+    def output(self) -> str:
+        return self.out or self.order[-1]
+
+
+class Expander:
+    """Turns rows into nodes, evaluating expressions in an environment."""
+
+    def __init__(self, checked: CheckedSpec) -> None:
+        self.checked = checked
+        self.diags: list[Diagnostic] = []
+
+    def error(self, doc: Document, path: PathT, message: str, code: str,
+              hint: str | None = None) -> None:
+        self.diags.append(doc.diag(path, message, code, hint=hint))
+
+    def evaluate(self, value, doc: Document, path: PathT, env: dict):
+        try:
+            return expr.parse(value).evaluate(env)
+        except expr.ExprError as exc:
+            self.error(doc, path, f"in expression {value!r}: {exc.message}", "E301", exc.hint)
+            return None
+
+    def condition(self, row: Row, doc: Document, path: PathT, env: dict) -> bool:
+        if row.when is None or isinstance(row.when, bool):
+            return row.when is not False
+        value = self.evaluate(row.when, doc, (*path, "when"), env)
+        if not isinstance(value, bool):
+            if value is not None:
+                self.error(doc, (*path, "when"), f"condition {row.when!r} is {value!r}, not "
+                           "true or false", "E302")
+            return False
+        return value
+
+    def args(self, row: Row, impl, doc: Document, path: PathT, env: dict, repeat: int) -> dict:
+        out = {}
+        given = row.args
+        for p in impl.params:
+            if p.name in given and not (p.first_only and repeat > 0):
+                raw = given[p.name]
+                if isinstance(raw, str) and not (p.type == "str" and (
+                        p.choices is None or raw in p.choices)):
+                    raw = self.evaluate(raw, doc, (*path, p.name), env)
+                    raw = self._coerce(p, raw, doc, (*path, p.name))
+                out[p.name] = raw
+            else:
+                out[p.name] = None if p.required else p.default
+        return out
+
+    def _coerce(self, p, value, doc, path):
+        if value is None:
+            return None
+        if p.type == "int" and isinstance(value, float) and not isinstance(value, bool):
+            self.error(doc, path, f"column {p.name!r} must be an integer, but its expression "
+                       f"gives {value!r}", "E303", hint="wrap it in round(), int() or "
+                       "make_divisible()")
+            return None
+        ok = {"int": isinstance(value, int) and not isinstance(value, bool),
+              "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+              "bool": isinstance(value, bool), "str": isinstance(value, str)}[p.type]
+        if not ok:
+            self.error(doc, path, f"column {p.name!r} gets {value!r}, which is not of type "
+                       f"{p.type}", "E303")
+            return None
+        if p.type != "str" and not check_range(p, value, lambda m: self.error(doc, path, m,
+                                                                                "E304")):
+            return None
+        if p.choices and value not in p.choices:
+            self.error(doc, path, f"column {p.name!r} gets {value!r}, not one of "
+                       f"{', '.join(p.choices)}", "E304")
+            return None
+        return value
+
+    def repeats(self, row: Row, doc: Document, path: PathT, env: dict) -> int:
+        if row.n is None:
+            return 1
+        n = row.n
+        if isinstance(n, str):
+            n = self.evaluate(n, doc, (*path, "n"), env)
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            if n is not None:
+                self.error(doc, (*path, "n"), f"repeats must be a positive integer, got {n!r}",
+                           "E305")
+            return 0
+        return n
+
+    def rows(self, rows: list[Row], doc: Document, path: PathT, env: dict, *,
+             sequential: bool, out: str | None = None) -> Graph:
+        """Expand rows into a container graph; disabled rows pass their input through."""
+        graph = Graph(sequential=sequential)
+        alias: dict[str, str] = {}  # disabled row name -> the node its input came from
+        prev = INPUT
+        for i, row in enumerate(rows):
+            rpath = (*path, i)
+            if not self.condition(row, doc, rpath, env):
+                if row.name:
+                    alias[row.name] = self._inputs(row, prev, alias)[0]
+                continue
+            n = self.repeats(row, doc, rpath, env)
+            for rep in range(n):
+                node = self.node(row, doc, rpath, env, rep, graph, alias, prev, sequential)
+                node.repeats = n
+                if row.op == "act" and "inplace" not in row.args:
+                    node.args["inplace"] = _may_overwrite(rows, i, rep, sequential)
+                graph.add(node)
+                prev = node.id
+        if out is not None:
+            graph.out = alias.get(out, out)
+        return graph
+
+    def _inputs(self, row: Row, prev: str, alias: dict) -> list[str]:
+        if row.from_ is None:
+            return [prev]
+        refs = [row.from_] if isinstance(row.from_, str) else row.from_
+        return [alias.get(r, r) for r in refs]
+
+    def node(self, row, doc, rpath, env, rep, graph, alias, prev, sequential) -> Node:
+        index = str(len(graph.order))
+        if sequential:
+            node_id, name = index, index
+        elif row.name:
+            node_id, name = row.name, row.name
+        else:
+            node_id, name = f"{row.op}#{index}", None
+        impl = None if row.op is None else self.checked.ops[row.op]
+        node = Node(node_id, name, row.op, impl, row, doc, rpath, inputs=self._inputs(
+            row, prev, alias), repeat=rep)
+        if row.op is None:
+            node.body = self.rows(row.seq, doc, (*rpath, "seq"), env, sequential=True)
+            return node
+        node.args = self.args(row, impl, doc, rpath, env, rep)
+        node.given = tuple(k for k in row.args if not (impl.param(k).first_only and rep > 0))
+        return node
+
+
+def build_graph(checked: CheckedSpec) -> Graph:
+    """The model's top-level container: one node per row (or per named group of repeats)."""
+    ex = Expander(checked)
+    spec, doc = checked.spec, checked.document
+    env = dict(spec.params)
+    rows = []
+    for i, row in enumerate(spec.layers):
+        if row.op is not None and row.n is not None and row.name is not None:
+            # A named, repeated row at the top level is a stage: an nn.Sequential of its repeats
+            # (ResNet's layer1..layer4).
+            group = row.model_copy(update={"seq": [row.model_copy(update={"name": None})],
+                                           "op": None})
+            rows.append(group)
+        else:
+            rows.append(row)
+    graph = ex.rows(rows, doc, ("layers",), env, sequential=False)
+    for node in graph.nodes():
+        if node.kind != "seq" and node.name is None and _needs_module(node):
+            ex.error(doc, node.row_path, f"row {node.op!r} has weights, so it needs a 'name' "
+                     "(or put it in a named 'seq' group)", "E306")
+    if ex.diags:
+        raise SpecError(ex.diags)
+    return graph
+
+
+def _may_overwrite(rows: list[Row], i: int, rep: int, sequential: bool) -> bool:
+    """Whether an activation row may work in place: only when its input is the output of the
+    row just before it, which always runs and which nothing else reads. Decided from the rows
+    alone, so the live model and the generated class agree for every instance."""
+    if rep > 0:
+        return True
+    row = rows[i]
+    if i == 0 or row.from_ is not None:
+        return False
+    prev = rows[i - 1]
+    if prev.when is not None and prev.when is not True:
+        return False
+    if sequential or prev.name is None:
+        return True
+    return not any(prev.name == r.from_ or (isinstance(r.from_, list) and prev.name in r.from_)
+                   for r in rows[i + 1:])
+
+
+def _needs_module(node: Node) -> bool:
+    impl = node.impl
+    if isinstance(impl, Primitive):
+        return impl.has_weights or not impl.functional
+    return True

@@ -1,0 +1,196 @@
+"""Strict YAML loading: safe composition only, positions kept for every node, budgets enforced.
+
+PyYAML is used only to *compose* the node tree (no constructors run, so no tag can instantiate
+anything). Values are then built here with YAML 1.2 core-schema scalars, which neutralises the
+YAML 1.1 quirks that bite spec authors: ``1e-3`` is a float (not a string), ``no``/``on``/``yes``
+stay strings, and duplicate keys are errors instead of silently winning.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .diagnostics import Diagnostic, SpecError
+
+Loc = tuple[int, int, int, int]  # line, column, end line, end column (1-based)
+PathT = tuple
+
+_NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
+_BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_INT = re.compile(r"^[-+]?[0-9]+$")
+_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
+_SPECIAL_FLOAT = {".inf": float("inf"), "+.inf": float("inf"), "-.inf": float("-inf")}
+_STD_TAGS = {
+    "tag:yaml.org,2002:" + t for t in ("str", "int", "float", "bool", "null", "map", "seq")
+}
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Caps applied before anything is allocated; all overridable from the CLI."""
+
+    max_bytes: int = 4 * 1024 * 1024
+    max_nodes: int = 200_000
+    max_depth: int = 64
+
+
+@dataclass
+class Document:
+    """A loaded YAML file: plain Python data plus the source position of every node."""
+
+    path: str
+    text: str
+    data: object
+    values: dict[PathT, Loc] = field(default_factory=dict)
+    keys: dict[PathT, Loc] = field(default_factory=dict)
+
+    def loc(self, path: PathT, key: bool = False) -> Loc:
+        """Position of the node at ``path`` (or of its key); falls back to the nearest parent."""
+        table = self.keys if key else self.values
+        p = tuple(path)
+        while p:
+            if p in table:
+                return table[p]
+            if not key and p in self.keys:
+                return self.keys[p]
+            p = p[:-1]
+        return self.values.get((), (1, 1, 1, 2))
+
+    def diag(self, path: PathT, message: str, code: str, hint: str | None = None,
+             key: bool = False) -> Diagnostic:
+        """A diagnostic pointing at the node at ``path``."""
+        line, col, eline, ecol = self.loc(path, key=key)
+        return Diagnostic(
+            file=self.path, line=line, column=col, end_line=eline, end_column=ecol,
+            message=message, code=code, hint=hint, spec_path=dotted(path),
+        )
+
+
+def dotted(path: PathT) -> str:
+    """``('layers', 0, 'seq', 3, 'c')`` -> ``layers[0].seq[3].c``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _mark(node: yaml.Node) -> Loc:
+    s, e = node.start_mark, node.end_mark
+    return (s.line + 1, s.column + 1, e.line + 1, e.column + 1)
+
+
+def _scalar(node: yaml.ScalarNode) -> object:
+    value = node.value
+    if node.style:  # quoted or block scalar: always a string (plain is None or "")
+        return value
+    if _NULL.match(value):
+        return None
+    if value in _BOOL:
+        return _BOOL[value]
+    if _INT.match(value):
+        return int(value)
+    if _FLOAT.match(value):
+        return float(value)
+    if value in _SPECIAL_FLOAT:
+        return _SPECIAL_FLOAT[value]
+    return value
+
+
+class _Builder:
+    def __init__(self, doc: Document, budget: Budget) -> None:
+        self.doc, self.budget, self.count = doc, budget, 0
+
+    def fail(self, node: yaml.Node, message: str, code: str, hint: str | None = None) -> SpecError:
+        line, col, eline, ecol = _mark(node)
+        return SpecError([Diagnostic(self.doc.path, line, col, message, code, hint=hint,
+                                     end_line=eline, end_column=ecol)])
+
+    def build(self, node: yaml.Node, path: PathT, depth: int) -> object:
+        self.count += 1
+        if self.count > self.budget.max_nodes:
+            raise self.fail(node, f"document expands to more than {self.budget.max_nodes} nodes "
+                            "(alias bomb or oversized spec)", "E005",
+                            hint="raise the limit with --max-nodes if this is intended")
+        if depth > self.budget.max_depth:
+            raise self.fail(node, f"nesting deeper than {self.budget.max_depth} levels", "E005",
+                            hint="raise the limit with --max-depth if this is intended")
+        if node.tag not in _STD_TAGS:
+            raise self.fail(node, f"YAML tag {node.tag!r} is not allowed in specs", "E004",
+                            hint="specs use plain YAML values only")
+        self.doc.values.setdefault(path, _mark(node))
+        if isinstance(node, yaml.ScalarNode):
+            return _scalar(node)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+        out: dict[str, object] = {}
+        for knode, vnode in node.value:
+            if knode.tag == "tag:yaml.org,2002:merge":
+                raise self.fail(knode, "YAML merge keys ('<<') are not supported", "E004",
+                                hint="use 'extends:' to build on another spec")
+            if not isinstance(knode, yaml.ScalarNode):
+                raise self.fail(knode, "mapping keys must be plain strings", "E004")
+            key = knode.value
+            if key in out:
+                first = self.doc.keys[(*path, key)]
+                raise self.fail(knode, f"duplicate key {key!r} (first defined on line {first[0]})",
+                                "E003", hint="YAML would silently keep only the last value")
+            self.doc.keys[(*path, key)] = _mark(knode)
+            out[key] = self.build(vnode, (*path, key), depth + 1)
+        return out
+
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load_text(text: str, path: str = "<string>", budget: Budget | None = None) -> Document:
+    """Parse spec text into a :class:`Document`; raises :class:`SpecError` on any problem."""
+    budget = budget or Budget()
+    doc = Document(path=path, text=text, data=None)
+    if len(text.encode("utf-8", "surrogatepass")) > budget.max_bytes:
+        raise SpecError([Diagnostic(path, 1, 1, f"file is larger than {budget.max_bytes} bytes",
+                                    "E005", hint="raise the limit with --max-bytes")])
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        msg = f"invalid YAML: {exc.problem or exc.context}"
+        raise SpecError([Diagnostic(path, line, col, msg, "E001")]) from None
+    except yaml.YAMLError as exc:  # e.g. reader errors on control characters
+        raise SpecError([Diagnostic(path, 1, 1, f"invalid YAML: {exc}", "E001")]) from None
+    except RecursionError:
+        raise SpecError([Diagnostic(path, 1, 1, "YAML nesting is too deep", "E005")]) from None
+    if node is None:
+        raise SpecError([Diagnostic(path, 1, 1, "spec file is empty", "E002",
+                                    hint="a spec is a mapping with at least 'name', 'input' "
+                                    "and 'layers'")])
+    try:
+        doc.data = _Builder(doc, budget).build(node, (), 0)
+    except RecursionError:
+        raise SpecError([Diagnostic(path, 1, 1, "YAML nesting is too deep", "E005")]) from None
+    return doc
+
+
+def load_file(path: str | Path, budget: Budget | None = None) -> Document:
+    """Read and parse a spec file (UTF-8)."""
+    p = Path(path)
+    budget = budget or Budget()
+    try:
+        size = p.stat().st_size
+        if size > budget.max_bytes:
+            raise SpecError([Diagnostic(str(path), 1, 1, f"file is larger than {budget.max_bytes} "
+                                        "bytes", "E005", hint="raise the limit with --max-bytes")])
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise SpecError([Diagnostic(str(path), 1, 1, f"cannot read spec: {exc.strerror}",
+                                    "E006")]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise SpecError([Diagnostic(str(path), line, 1, "spec is not valid UTF-8", "E001")]) from None
+    return load_text(text, str(path), budget)

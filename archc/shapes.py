@@ -1,0 +1,125 @@
+"""Pure-Python shape, parameter and MAC inference. Walks the layer graph in order, expanding each
+block instance's body once its input channels are known, and checks the input sizes the paper
+states. MACs count the multiply-accumulates of convolutions and linear layers (the convention of
+torchvision's documentation: FlopCounterMode's total divided by two)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .blocks import Primitive, Shape, ShapeError
+from .blocks.conv import fmt
+from .diagnostics import SpecError
+from .graph import INPUT, Expander, Graph, Node, build_graph
+from .spec import BlockDef, CheckedSpec
+
+
+@dataclass
+class Model:
+    """A fully elaborated, shape-checked spec: what the backends consume."""
+
+    checked: CheckedSpec
+    graph: Graph
+    input_shape: Shape
+    output_shape: Shape
+    params: int
+    macs: int
+
+    @property
+    def name(self) -> str:
+        return self.checked.spec.name
+
+
+class _Inference:
+    def __init__(self, checked: CheckedSpec) -> None:
+        self.checked = checked
+        self.expander = Expander(checked)
+        self.norm = {"eps": checked.spec.norm.eps, "momentum": checked.spec.norm.momentum}
+
+    def container(self, graph: Graph, in_shape: Shape, anchor: Node | None, where: str) -> Shape:
+        shapes = {INPUT: in_shape}
+        for node in graph.nodes():
+            node.in_shapes = [shapes[i] for i in node.inputs]
+            top = anchor or node
+            self.node(node, top, f"{where}{node.name or node.op}" if where else "")
+            shapes[node.id] = node.out_shape
+        return shapes[graph.output]
+
+    def fail(self, anchor: Node, where: str, message: str, code: str = "E401") -> SpecError:
+        prefix = f"{anchor.name or anchor.op}: " if not where else f"in {where}: "
+        return SpecError([anchor.doc.diag(anchor.row_path, prefix + message, code)])
+
+    def node(self, node: Node, anchor: Node, where: str) -> None:
+        self.check_input_size(node)
+        if node.kind == "seq":
+            node.out_shape = self.container(node.body, node.in_shapes[0], anchor if where else None,
+                                            f"{where}." if where else "")
+            node.params = sum(n.params for n in node.body.nodes())
+            node.macs = sum(n.macs for n in node.body.nodes())
+            return
+        if node.kind == "block":
+            self.block(node, anchor, where)
+            return
+        impl: Primitive = node.impl
+        for key, ctx in getattr(impl, "context_defaults", {}).items():
+            if node.args.get(key) is None:
+                node.args[key] = self.norm[ctx]
+        if impl.arity == 1 and len(node.in_shapes) != 1:
+            raise self.fail(anchor, where, f"{node.op!r} takes one input, got "
+                            f"{len(node.in_shapes)}", "E402")
+        try:
+            node.out_shape, node.params, node.macs = impl.infer(node.args, node.in_shapes)
+        except ShapeError as exc:
+            raise self.fail(anchor, where, str(exc)) from None
+
+    def block(self, node: Node, anchor: Node, where: str) -> None:
+        bdef: BlockDef = node.impl
+        shape = node.in_shapes[0]
+        env = dict(node.args)
+        env["in_channels"] = shape[0]
+        for name, parsed in bdef.lets:
+            try:
+                env[name] = parsed.evaluate(env)
+            except Exception as exc:  # ExprError and arithmetic errors alike
+                raise self.fail(anchor, where, f"{bdef.op}: let {name} = {parsed.text!r}: "
+                                f"{getattr(exc, 'message', exc)}", "E403") from None
+        node.env = env
+        self.expander.diags = []
+        node.body = self.expander.rows(bdef.body, bdef.document, (*bdef.path, "body"), env,
+                                       sequential=bdef.sequential, out=bdef.out)
+        if self.expander.diags:
+            d = self.expander.diags[0]
+            raise self.fail(anchor, where or node.name or node.op,
+                            f"{bdef.op} ({d.spec_path}): {d.message}", d.code)
+        inner = f"{where}." if where else f"{node.name or node.op}."
+        node.out_shape = self.container(node.body, shape, anchor, inner)
+        node.params = sum(n.params for n in node.body.nodes())
+        node.macs = sum(n.macs for n in node.body.nodes())
+
+    def check_input_size(self, node: Node) -> None:
+        stated = node.row.input_size
+        if stated is None or node.repeat > 0:
+            return
+        actual = node.in_shapes[0]
+        if tuple(stated) != tuple(actual):
+            raise SpecError([node.doc.diag(
+                (*node.row_path, "input_size"),
+                f"row states input size {list(stated)} but the inferred input is "
+                f"{list(actual)}", "E404",
+                hint="input sizes are [C, H, W]; check the strides of the rows above")])
+
+
+def infer(checked: CheckedSpec) -> Model:
+    """Build the graph and infer every node's shapes, parameters and MACs."""
+    graph = build_graph(checked)
+    run = _Inference(checked)
+    shape = tuple(checked.spec.input)
+    out = run.container(graph, shape, None, "")
+    nodes = graph.nodes()
+    return Model(checked, graph, shape, out, sum(n.params for n in nodes),
+                 sum(n.macs for n in nodes))
+
+
+def describe(shape: Shape) -> str:
+    """``(N, 32, 112, 112)``."""
+    return fmt(shape)

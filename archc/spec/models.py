@@ -1,0 +1,161 @@
+"""Pydantic models of the spec language. Strict: unknown keys are errors, no type coercion.
+
+A spec mirrors its paper's table: ``layers`` are the table's rows, each naming its operator with
+an explicit ``op:`` tag and giving the paper's columns as keys (``t, c, n, s`` for a MobileNetV2
+bottleneck). The columns an op accepts are declared by the op itself (see ``archc ops``), so they
+are checked after this first structural pass, by :mod:`archc.spec.validate`.
+"""
+
+from __future__ import annotations
+
+import keyword
+from typing import Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+IDENT = r"^[a-z_][a-z0-9_]*$"
+CLASS_IDENT = r"^[A-Z][A-Za-z0-9_]*$"
+Scalar = Union[bool, int, float, str]
+RESERVED_ROW_KEYS = ("op", "name", "from", "when", "step", "seq", "n", "input_size")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=False)
+
+
+def _check_ident(value: str | None) -> str | None:
+    if value is not None and (keyword.iskeyword(value) or value.startswith("__")):
+        raise ValueError(f"{value!r} is a reserved word")
+    return value
+
+
+class Paper(_Strict):
+    """Where the architecture comes from."""
+
+    title: str = Field(description="Paper title.")
+    authors: str = Field("", description="Authors, e.g. 'Sandler et al.'.")
+    year: int | None = Field(None, description="Publication year.")
+    url: str = Field("", description="Link to the paper (arXiv abstract page).")
+    table: str = Field("", description="The table this spec transcribes, e.g. 'Table 2'.")
+
+
+class Norm(_Strict):
+    """Defaults for every batch_norm row (reference families differ)."""
+
+    eps: float = Field(1e-5, gt=0, description="BatchNorm epsilon.")
+    momentum: float = Field(0.1, ge=0, le=1, description="BatchNorm running-stat momentum.")
+
+
+class Row(BaseModel):
+    """One row of a table: an operator with its columns, or a named group of rows (``seq``)."""
+
+    model_config = ConfigDict(extra="allow", strict=True, populate_by_name=False)
+
+    op: str | None = Field(None, pattern=IDENT, description="Operator or block type of the row.")
+    name: str | None = Field(
+        None, pattern=IDENT,
+        description="Module name (an attribute of the parent). Needed for rows with weights "
+        "outside a 'seq' group; with 'n' at the top level, names a Sequential of the repeats.")
+    from_: str | list[str] | None = Field(
+        None, alias="from",
+        description="Input(s) of this row by name ('input' = the block input); default: the "
+        "previous row.")
+    when: str | bool | None = Field(
+        None, description="Condition (expression); when false the row is left out and its input "
+        "passes through.")
+    step: str | None = Field(None, description="Paper step, shown as a comment in generated code.")
+    seq: list[Row] | None = Field(
+        None, description="A group of rows run in order (becomes an nn.Sequential).")
+    n: int | str | None = Field(
+        None, description="Repeats (paper column n): the row is applied n times; stride-like "
+        "columns apply to the first repeat only.")
+    input_size: list[int] | None = Field(
+        None, min_length=1, max_length=3,
+        description="Input size stated by the paper for this row, as [C, H, W]; checked.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value):
+        return _check_ident(value)
+
+    @model_validator(mode="after")
+    def _op_or_seq(self):
+        if (self.op is None) == (self.seq is None):
+            raise ValueError("a row has either 'op' or 'seq'")
+        if self.seq is not None and self.name is None:
+            raise ValueError("a 'seq' group needs a 'name'")
+        return self
+
+    @property
+    def args(self) -> dict:
+        """The operator's columns: every key that is not reserved."""
+        return dict(self.model_extra or {})
+
+
+class ParamSpec(_Strict):
+    """A parameter (table column) of a user-defined block."""
+
+    type: Literal["int", "float", "bool", "str"] = Field("int", description="Value type.")
+    default: Scalar | None = Field(None, description="Default value; absent means required.")
+    doc: str = Field("", description="What the parameter means (paper's wording).")
+    py: str | None = Field(None, pattern=IDENT,
+                           description="Argument name in generated code (e.g. s -> stride).")
+    choices: list[str] | None = Field(None, description="Allowed values for a str parameter.")
+    min: float | None = Field(None, description="Smallest allowed value.")
+    max: float | None = Field(None, description="Largest allowed value.")
+    first_only: bool = Field(False, description="With n repeats, only the first repeat takes the "
+                             "row's value; later ones take the default (like stride).")
+
+    @field_validator("py")
+    @classmethod
+    def _py(cls, value):
+        return _check_ident(value)
+
+
+class BlockSpec(_Strict):
+    """A block type defined in YAML: a small graph of rows with parameters and expressions."""
+
+    doc: str = Field("", description="One-line description, shown as the class docstring.")
+    paper: str = Field("", description="Citation for the block (paper, figure or table).")
+    class_name: str | None = Field(None, pattern=CLASS_IDENT,
+                                   description="Class name in generated code (default: CamelCase "
+                                   "of the block name).")
+    params: dict[str, ParamSpec] = Field(default_factory=dict,
+                                         description="The block's columns.")
+    let: dict[str, Scalar] = Field(
+        default_factory=dict,
+        description="Derived values, in order: name -> expression over params, 'in_channels' and "
+        "earlier lets.")
+    body: list[Row] = Field(min_length=1, description="The rows of the block.")
+    out: str | None = Field(None, pattern=IDENT,
+                            description="Row whose output is the block output (default: last).")
+
+
+class Spec(_Strict):
+    """An architecture: metadata, input, and the rows of its table."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, title="archc spec")
+
+    schema_: str | None = Field(None, alias="$schema", description="JSON Schema location.")
+    name: str = Field(pattern=CLASS_IDENT, description="Model class name, e.g. MobileNetV2.")
+    description: str = Field("", description="What this architecture is.")
+    paper: Paper | None = Field(None, description="The paper the table comes from.")
+    reference: str = Field("", description="Reference implementation this spec matches.")
+    input: list[int] = Field(min_length=1, max_length=3,
+                             description="Input shape without batch: [C, H, W].")
+    params: dict[str, Scalar] = Field(default_factory=dict,
+                                      description="Named values usable in row expressions.")
+    norm: Norm = Field(default_factory=Norm, description="BatchNorm defaults.")
+    blocks: dict[str, BlockSpec] = Field(default_factory=dict,
+                                         description="Block types defined by this spec.")
+    layers: list[Row] = Field(min_length=1, description="The table's rows, in order.")
+
+    @field_validator("input")
+    @classmethod
+    def _input(cls, value):
+        if any(v < 1 for v in value):
+            raise ValueError("input dimensions must be at least 1")
+        return value
+
+
+Row.model_rebuild()

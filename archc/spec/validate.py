@@ -1,0 +1,404 @@
+"""From a loaded YAML document to a checked spec: structural validation with pydantic, then the
+checks pydantic cannot do alone (each row's columns against its op, expressions, names, block
+definitions). Every problem becomes a located diagnostic; all of a file's problems are reported."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ValidationError
+
+from .. import expr
+from ..blocks import REQUIRED, Param, Primitive
+from ..diagnostics import Diagnostic, SpecError
+from ..loader import Document, PathT, load_file
+from .models import IDENT, RESERVED_ROW_KEYS, BlockSpec, Row, Spec
+from .registry import BlockDef, Op, builtin_ops, camel
+
+RESERVED_NAMES = {"input", "in_channels", "self", "x", "out", "torch", "nn", "math", "super"}
+_TYPE_NAMES = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}
+
+
+@dataclass
+class CheckedSpec:
+    """A spec that passed validation, with the ops its rows may use."""
+
+    document: Document
+    spec: Spec
+    ops: dict[str, Op]
+
+    @property
+    def path(self) -> str:
+        return self.document.path
+
+
+# --------------------------------------------------------------------------- pydantic errors
+def pydantic_diagnostics(exc: ValidationError, doc: Document, base: PathT,
+                         model: type[BaseModel]) -> list[Diagnostic]:
+    """Map pydantic error locations back to YAML nodes (union-member segments are skipped, a
+    missing field points at its parent mapping); errors at one node are merged."""
+    grouped: dict[PathT, list[dict]] = {}
+    for err in exc.errors():
+        path, node = list(base), _get(doc.data, base)
+        for seg in err["loc"]:
+            if isinstance(node, dict) and seg in node:
+                path.append(seg)
+                node = node[seg]
+            elif isinstance(node, list) and isinstance(seg, int) and seg < len(node):
+                path.append(seg)
+                node = node[seg]
+            elif err["type"] in ("missing", "extra_forbidden") and seg == err["loc"][-1]:
+                path.append(seg)
+        grouped.setdefault(tuple(path), []).append(err)
+    diags = []
+    for path, errs in grouped.items():
+        diags.append(_one_diag(doc, path, errs, base, model))
+    return diags
+
+
+def _one_diag(doc, path, errs, base, model) -> Diagnostic:
+    err = errs[0]
+    kind = err["type"]
+    field = path[-1] if path else ""
+    if kind == "missing":
+        return doc.diag(path[:-1], f"missing required key {field!r}", "E102")
+    if kind == "extra_forbidden":
+        allowed = _fields_at(model, err["loc"][:-1])
+        return doc.diag(path, f"unknown key {field!r}", "E101", key=True,
+                        hint=expr.did_you_mean(str(field), allowed) or (
+                            "allowed keys: " + ", ".join(sorted(allowed)) if allowed else None))
+    if all(e["type"].endswith("_type") or e["type"] == "model_type" for e in errs):
+        wanted = sorted({_expected(e["type"]) for e in errs})
+        got = type(_get(doc.data, path)).__name__
+        got = {"dict": "a mapping", "list": "a list", "str": "a string", "NoneType": "null",
+               "int": "an integer", "float": "a number", "bool": "a boolean"}.get(got, got)
+        return doc.diag(path, f"expected {' or '.join(wanted)}, got {got}", "E103")
+    msg = err["msg"].removeprefix("Value error, ")
+    return doc.diag(path, msg[:1].lower() + msg[1:], "E104")
+
+
+def _expected(kind: str) -> str:
+    return {
+        "string_type": "a string", "int_type": "an integer", "float_type": "a number",
+        "bool_type": "true or false", "list_type": "a list", "dict_type": "a mapping",
+        "model_type": "a mapping", "literal_error": "one of the allowed values",
+    }.get(kind, kind.removesuffix("_type"))
+
+
+def _fields_at(model: type[BaseModel], loc) -> list[str]:
+    """Field aliases of the model reached by following ``loc`` from ``model``."""
+    current = model
+    for seg in loc:
+        if isinstance(seg, int) or current is None:
+            continue
+        field = _field(current, seg)
+        current = _model_in(field.annotation) if field else None
+        if current is None and field is not None:
+            continue
+    if current is None:
+        return []
+    return [f.alias or n for n, f in current.model_fields.items()]
+
+
+def _field(model, name):
+    for n, f in model.model_fields.items():
+        if (f.alias or n) == name:
+            return f
+    return None
+
+
+def _model_in(annotation):
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _model_in(arg)
+        if found:
+            return found
+    return None
+
+
+def _get(data, path):
+    for seg in path:
+        data = data[seg]
+    return data
+
+
+# --------------------------------------------------------------------------- rows
+class _Checker:
+    def __init__(self, doc: Document, ops: dict[str, Op]) -> None:
+        self.doc, self.ops, self.diags = doc, ops, []
+
+    def error(self, path: PathT, message: str, code: str, hint: str | None = None,
+              key: bool = False) -> None:
+        self.diags.append(self.doc.diag(path, message, code, hint=hint, key=key))
+
+    def rows(self, rows: list[Row], path: PathT, scope: set[str], in_block: bool,
+             in_seq: bool) -> set[str]:
+        """Check a list of rows; returns the names they define."""
+        names: set[str] = set()
+        for i, row in enumerate(rows):
+            rpath = (*path, i)
+            if row.name is not None:
+                if row.name in names:
+                    self.error((*rpath, "name"), f"duplicate row name {row.name!r}", "E201")
+                if row.name in RESERVED_NAMES:
+                    self.error((*rpath, "name"), f"{row.name!r} is reserved", "E201")
+            self.refs(row, rpath, names, in_seq)
+            if row.when is not None and isinstance(row.when, str):
+                self.expression(row.when, (*rpath, "when"), scope)
+            if in_block and row.n is not None:
+                self.error((*rpath, "n"), "repeats ('n') are only allowed in a spec's layers",
+                           "E202")
+            if in_block and row.input_size is not None:
+                self.error((*rpath, "input_size"), "'input_size' is only allowed in a spec's "
+                           "layers", "E202")
+            if isinstance(row.n, str):
+                self.expression(row.n, (*rpath, "n"), scope)
+            elif row.n is not None and row.n < 1:
+                self.error((*rpath, "n"), f"repeats must be at least 1, got {row.n}", "E203")
+            if row.seq is not None:
+                extra = row.args
+                for key in extra:
+                    self.error((*rpath, key), f"unknown key {key!r} on a 'seq' group", "E101",
+                               key=True)
+                self.rows(row.seq, (*rpath, "seq"), scope, in_block, True)
+            else:
+                self.op_row(row, rpath, scope)
+            if row.name is not None:
+                names.add(row.name)
+        return names
+
+    def refs(self, row: Row, rpath: PathT, names: set[str], in_seq: bool) -> None:
+        if row.from_ is None:
+            return
+        if in_seq:
+            self.error((*rpath, "from"), "rows inside a 'seq' group take the previous row's "
+                       "output; 'from' is not allowed there", "E204")
+            return
+        refs = [row.from_] if isinstance(row.from_, str) else row.from_
+        for j, ref in enumerate(refs):
+            rp = (*rpath, "from") if isinstance(row.from_, str) else (*rpath, "from", j)
+            if ref != "input" and ref not in names:
+                self.error(rp, f"unknown row {ref!r} in 'from' (rows can read 'input' or an "
+                           "earlier named row)", "E205", hint=expr.did_you_mean(ref, names))
+
+    def op_row(self, row: Row, rpath: PathT, scope: set[str]) -> None:
+        op = self.ops.get(row.op)
+        if op is None:
+            self.error((*rpath, "op"), f"unknown op {row.op!r}", "E206",
+                       hint=expr.did_you_mean(row.op, self.ops) or "run 'archc ops' to list "
+                       "the available ops")
+            return
+        declared = {p.name: p for p in op.params}
+        args = row.args
+        for key, value in args.items():
+            param = declared.get(key)
+            if param is None:
+                self.error((*rpath, key), f"unknown column {key!r} for op {row.op!r}", "E207",
+                           key=True, hint=expr.did_you_mean(key, [*declared, *RESERVED_ROW_KEYS])
+                           or ("columns: " + ", ".join(declared) if declared else
+                               f"{row.op!r} takes no columns"))
+                continue
+            self.value(param, value, (*rpath, key), scope)
+        for name, param in declared.items():
+            if param.default is REQUIRED and name not in args:
+                self.error(rpath, f"op {row.op!r} needs column {name!r}", "E208",
+                           hint=param.doc or None)
+
+    def value(self, param: Param, value: object, path: PathT, scope: set[str]) -> None:
+        if param.type == "str" and isinstance(value, str):
+            if param.choices is None or value in param.choices:
+                return
+            if not re.match(IDENT, value) or value not in scope:
+                self.error(path, f"{value!r} is not one of {', '.join(param.choices)}", "E209",
+                           hint=expr.did_you_mean(value, param.choices))
+                return
+        if isinstance(value, str):
+            self.expression(value, path, scope)
+            return
+        ok = {
+            "int": isinstance(value, int) and not isinstance(value, bool),
+            "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+            "bool": isinstance(value, bool),
+            "str": False,
+        }[param.type]
+        if value is None and param.default is None:
+            return
+        if not ok:
+            self.error(path, f"column {param.name!r} must be {_TYPE_NAMES[param.type]}, got "
+                       f"{value!r}", "E210")
+            return
+        check_range(param, value, lambda msg: self.error(path, msg, "E211"))
+
+    def expression(self, text: str, path: PathT, scope: set[str]) -> None:
+        try:
+            parsed = expr.parse(text)
+        except expr.ExprError as exc:
+            self.error(path, f"in expression {text!r}: {exc.message}", "E212", hint=exc.hint)
+            return
+        for name in sorted(parsed.names - scope):
+            self.error(path, f"unknown name {name!r} in expression {text!r}", "E213",
+                       hint=expr.did_you_mean(name, scope))
+
+
+def check_range(param: Param, value, report) -> bool:
+    """Report ``value`` outside the param's bounds; True when in range."""
+    if param.minimum is not None and value < param.minimum:
+        report(f"column {param.name!r} must be at least {_num(param.minimum)}, got {value}")
+        return False
+    if param.maximum is not None and value > param.maximum:
+        report(f"column {param.name!r} must be at most {_num(param.maximum)}, got {value}")
+        return False
+    return True
+
+
+def _num(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else str(v)
+
+
+# --------------------------------------------------------------------------- blocks
+def _block_def(name: str, spec: BlockSpec, doc: Document, path: PathT, ops: dict[str, Op],
+               checker: _Checker, builtin: bool) -> BlockDef:
+    params, pynames = [], set()
+    for pname, p in spec.params.items():
+        ppath = (*path, "params", pname)
+        if not re.match(IDENT, pname) or pname in RESERVED_NAMES or pname in RESERVED_ROW_KEYS:
+            checker.error(ppath, f"{pname!r} cannot be a parameter name", "E220", key=True)
+        pyname = p.py or pname
+        if pyname in pynames or pyname in RESERVED_NAMES:
+            checker.error(ppath, f"generated argument name {pyname!r} is taken", "E220", key=True)
+        pynames.add(pyname)
+        if p.default is not None and p.type != "str" and isinstance(p.default, str):
+            checker.error((*ppath, "default"), "defaults are values, not expressions", "E221")
+        params.append(Param(pname, p.type, REQUIRED if p.default is None else p.default, p.doc,
+                            p.py, tuple(p.choices) if p.choices else None, p.min, p.max,
+                            p.first_only))
+    scope = {p.name for p in params} | {"in_channels"}
+    lets = []
+    for lname, value in spec.let.items():
+        lpath = (*path, "let", lname)
+        if not re.match(IDENT, lname) or lname in scope or lname in RESERVED_NAMES:
+            checker.error(lpath, f"{lname!r} cannot be a 'let' name", "E220", key=True)
+        text = value if isinstance(value, str) else repr(value).lower() if isinstance(
+            value, bool) else repr(value)
+        try:
+            parsed = expr.parse(text)
+            for unknown in sorted(parsed.names - scope):
+                checker.error(lpath, f"unknown name {unknown!r} in {text!r}", "E213",
+                              hint=expr.did_you_mean(unknown, scope))
+            lets.append((lname, parsed))
+        except expr.ExprError as exc:
+            checker.error(lpath, f"in expression {text!r}: {exc.message}", "E212", hint=exc.hint)
+        scope.add(lname)
+    return BlockDef(name, spec.class_name or camel(name), spec.doc, spec.paper, tuple(params),
+                    lets, spec.body, spec.out, doc, path, builtin)
+
+
+def _check_block_bodies(defs: dict[str, BlockDef], checker: _Checker) -> None:
+    for bdef in defs.values():
+        scope = {p.name for p in bdef.params} | {"in_channels"} | {n for n, _ in bdef.lets}
+        names = checker.rows(bdef.body, (*bdef.path, "body"), scope, in_block=True, in_seq=False)
+        if bdef.out is not None and bdef.out not in names:
+            checker.error((*bdef.path, "out"), f"'out' names no row: {bdef.out!r}", "E205",
+                          hint=expr.did_you_mean(bdef.out, names))
+        bdef.uses = set(_ops_used(bdef.body))
+        bdef.sequential = bdef.out is None and all(
+            r.name is None and r.from_ is None and (r.op is None or getattr(
+                checker.ops.get(r.op), "arity", 1) == 1) for r in bdef.body)
+        if not bdef.sequential:
+            for i, row in enumerate(bdef.body):
+                op = checker.ops.get(row.op) if row.op else None
+                weighted = row.op is None or not isinstance(op, Primitive) or op.has_weights \
+                    or not op.functional
+                if row.name is None and weighted and op is not None:
+                    checker.error((*bdef.path, "body", i), f"row {row.op!r} needs a 'name' (it "
+                                  "becomes an attribute of the block's class)", "E224")
+    _check_cycles(defs, checker)
+
+
+def _ops_used(rows: list[Row]):
+    for row in rows:
+        if row.seq is not None:
+            yield from _ops_used(row.seq)
+        else:
+            yield row.op
+
+
+def _check_cycles(defs: dict[str, BlockDef], checker: _Checker) -> None:
+    state: dict[str, int] = {}
+
+    def visit(name: str, trail: list[str]) -> None:
+        state[name] = 1
+        for used in sorted(defs[name].uses):
+            if used in defs and state.get(used) == 1:
+                cycle = " -> ".join([*trail[trail.index(used):], used]) if used in trail else used
+                checker.error((*defs[name].path,), f"block {name!r} uses itself: {cycle}", "E222")
+            elif used in defs and used not in state:
+                visit(used, [*trail, used])
+        state[name] = 2
+
+    for name in defs:
+        if name not in state:
+            visit(name, [name])
+
+
+class _Library(BaseModel):
+    model_config = Spec.model_config | {"title": "archc block library"}
+    blocks: dict[str, BlockSpec]
+
+
+def load_library(path: Path, known: dict[str, BlockDef]) -> dict[str, BlockDef]:
+    """Validate one YAML file of built-in blocks."""
+    from ..blocks import PRIMITIVES
+
+    doc = load_file(path)
+    try:
+        lib = _Library.model_validate(doc.data)
+    except ValidationError as exc:
+        raise SpecError(pydantic_diagnostics(exc, doc, (), _Library)) from None
+    ops: dict[str, Op] = {**PRIMITIVES, **known}
+    checker = _Checker(doc, ops)
+    defs = {name: _block_def(name, b, doc, ("blocks", name), ops, checker, True)
+            for name, b in lib.blocks.items()}
+    ops.update(defs)
+    _check_block_bodies(defs, checker)
+    if checker.diags:
+        raise SpecError(checker.diags)
+    return defs
+
+
+# --------------------------------------------------------------------------- spec
+def validate(doc: Document) -> CheckedSpec:
+    """Check a loaded document; raises :class:`SpecError` with every problem found."""
+    if not isinstance(doc.data, dict):
+        kind = "a list" if isinstance(doc.data, list) else f"{type(doc.data).__name__!s}"
+        raise SpecError([doc.diag((), f"a spec must be a mapping of keys (name, input, layers, "
+                                  f"...), not {kind}", "E100")])
+    try:
+        spec = Spec.model_validate(doc.data)
+    except ValidationError as exc:
+        raise SpecError(pydantic_diagnostics(exc, doc, (), Spec)) from None
+    ops: dict[str, Op] = dict(builtin_ops())
+    checker = _Checker(doc, ops)
+    defs = {}
+    for name, bspec in spec.blocks.items():
+        bpath = ("blocks", name)
+        if not re.match(IDENT, name) or name in RESERVED_NAMES:
+            checker.error(bpath, f"{name!r} cannot be a block name (use snake_case)", "E220",
+                          key=True)
+        if isinstance(ops.get(name), Primitive):
+            checker.error(bpath, f"{name!r} is a built-in op and cannot be redefined", "E223",
+                          key=True)
+        defs[name] = _block_def(name, bspec, doc, bpath, ops, checker, False)
+    ops.update(defs)
+    _check_block_bodies(defs, checker)
+    for pname in spec.params:
+        if not re.match(IDENT, pname):
+            checker.error(("params", pname), f"{pname!r} is not a valid parameter name", "E220",
+                          key=True)
+    checker.rows(spec.layers, ("layers",), set(spec.params), in_block=False, in_seq=False)
+    if checker.diags:
+        raise SpecError(sorted(checker.diags, key=lambda d: (d.line, d.column)))
+    return CheckedSpec(doc, spec, ops)
