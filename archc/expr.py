@@ -93,6 +93,20 @@ class Expr:
         """Python source for the expression, identifiers renamed through ``rename``."""
         return _unparse(self.tree.body, rename or {})
 
+    def substitute(self, mapping: dict[str, str]) -> str:
+        """Expression text with names replaced by other expressions (in this language)."""
+        trees = {k: ast.parse(v, mode="eval").body for k, v in mapping.items()}
+
+        class _Sub(ast.NodeTransformer):
+            def visit_Call(self, node: ast.Call) -> ast.AST:
+                node.args = [self.visit(a) for a in node.args]
+                return node
+
+            def visit_Name(self, node: ast.Name) -> ast.AST:
+                return copy.deepcopy(trees[node.id]) if node.id in trees else node
+
+        return ast.unparse(_Sub().visit(copy.deepcopy(self.tree.body)))
+
     def helpers(self) -> set[str]:
         """Helper definitions/imports the generated spelling of this expression needs."""
         out = set()

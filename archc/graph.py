@@ -52,11 +52,18 @@ class Node:
 
     @property
     def columns(self) -> dict:
-        """The row's paper columns as written (for comments and summaries)."""
-        cols = {k: v for k, v in self.row.args.items()}
-        if self.row.n is not None:
-            cols["n"] = self.row.n
-        return cols
+        """The row's paper columns as written, in the file's order (for comments, summaries)."""
+        path = self.row_path
+        while True:  # a top-level repeated row is wrapped in a synthetic group: use the row
+            raw = self.doc.data
+            try:
+                for seg in path:
+                    raw = raw[seg]
+                break
+            except (KeyError, IndexError, TypeError):
+                path = path[:-2]
+        skip = {"op", "name", "from", "when", "step", "seq", "input_size"}
+        return {k: v for k, v in raw.items() if k not in skip} if isinstance(raw, dict) else {}
 
 
 @dataclass
@@ -67,6 +74,7 @@ class Graph:
     order: list[str] = field(default_factory=list)
     sequential: bool = False  # an nn.Sequential: children named 0..n-1, chained
     out: str | None = None
+    last: str = INPUT  # the end of the chain (the last row that is not left out)
 
     def add(self, node: Node) -> None:
         self.g.add_node(node.id, node=node)
@@ -83,7 +91,7 @@ class Graph:
 
     @property
     def output(self) -> str:
-        return self.out or self.order[-1]
+        return self.out or self.last
 
 
 class Expander:
@@ -187,6 +195,7 @@ class Expander:
                     node.args["inplace"] = _may_overwrite(rows, i, rep, sequential)
                 graph.add(node)
                 prev = node.id
+        graph.last = prev
         if out is not None:
             graph.out = alias.get(out, out)
         return graph

@@ -45,7 +45,7 @@ def _module(node: Node):
         if node.impl.sequential:
             return nn.Sequential(*[_module(n) for n in node.body.nodes()])
         return _container(node.body, node.impl.class_name)
-    if node.name is None and node.impl.functional:
+    if (node.name is None or not node.impl.has_module) and node.impl.functional:
         return node.impl.function(node.args)
     return node.impl.module(node.args, node.in_shapes)
 

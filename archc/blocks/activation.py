@@ -47,9 +47,13 @@ class Act(Primitive):
             else getattr(nn, cls)()
 
     def source(self, args, in_channels, shape):
+        if not args["fn"].known:  # chosen by a block parameter: a helper picks the class
+            return f"_activation({args['fn']}, inplace={args['inplace']})"
         cls, _, can_inplace = ACTIVATIONS[args["fn"].value]
         inplace = can_inplace and args["inplace"].value
         return f"nn.{cls}({'inplace=True' if inplace else ''})"
 
     def call_source(self, args, inputs):
+        if not args["fn"].known:
+            return f"_activation({args['fn']})({inputs[0]})"
         return ACTIVATIONS[args["fn"].value][1].format(x=inputs[0])

@@ -3,6 +3,7 @@ so the spec and shape stages never import torch) a module constructor and its so
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Callable
 
@@ -38,6 +39,20 @@ class Param:
         return self.py or self.name
 
 
+@dataclass
+class Call:
+    """Source of a call, ``func(arg, ...)``, kept structured so it can be line-wrapped."""
+
+    func: str
+    args: list
+
+    def flat(self) -> str:
+        return f"{self.func}({', '.join(a if isinstance(a, str) else a.flat() for a in self.args)})"
+
+    def __str__(self) -> str:
+        return self.flat()
+
+
 @dataclass(frozen=True)
 class Val:
     """A value in generated code: a known constant, or Python source computing it."""
@@ -50,7 +65,9 @@ class Val:
         return self.src is None
 
     def __str__(self) -> str:
-        return repr(self.value) if self.src is None else self.src
+        if self.src is not None:
+            return self.src
+        return json.dumps(self.value) if isinstance(self.value, str) else repr(self.value)
 
 
 def derive(fn: Callable, fmt: str, *vals: Val) -> Val:
@@ -69,6 +86,11 @@ class Primitive:
     has_weights: bool = False  # needs a named module (state_dict entries)
     arity: int = 1  # 0 = any number of inputs (add, concat, ...)
     keeps_channels: bool = True  # output channels == input channels
+
+    @property
+    def has_module(self) -> bool:
+        """Whether the op has a module form (nn.Conv2d, nn.ReLU, ...)."""
+        return type(self).source is not Primitive.source
 
     @property
     def functional(self) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Param, Primitive, ShapeError, Val, conv_out, derive
+from .base import Call, Param, Primitive, ShapeError, Val, conv_out, derive
 
 
 class Conv(Primitive):
@@ -65,7 +65,7 @@ class Conv(Primitive):
         parts = [str(in_channels), str(args["c"]), str(k)]
         parts += _kw("stride", args["s"], 1) + _kw("padding", pad, 0) + _kw("dilation", d, 1)
         parts += _kw("groups", args["groups"], 1) + _kw("bias", args["bias"], True)
-        return f"nn.Conv2d({', '.join(parts)})"
+        return Call("nn.Conv2d", parts)
 
 
 def _kw(name: str, val: Val, default) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Param, Primitive, ShapeError
+from .base import Call, Param, Primitive, ShapeError
 from .conv import _kw, fmt
 
 
@@ -34,4 +34,4 @@ class Linear(Primitive):
 
     def source(self, args, in_channels, shape):
         parts = [str(in_channels), str(args["c"])] + _kw("bias", args["bias"], True)
-        return f"nn.Linear({', '.join(parts)})"
+        return Call("nn.Linear", parts)

@@ -3,7 +3,7 @@ reference families differ (1e-5/0.1 in most of torchvision, 1e-3/0.01 in MobileN
 
 from __future__ import annotations
 
-from .base import Param, Primitive, ShapeError
+from .base import Call, Param, Primitive, ShapeError
 from .conv import _kw, fmt
 
 
@@ -33,4 +33,4 @@ class BatchNorm(Primitive):
     def source(self, args, in_channels, shape):
         parts = [str(in_channels)] + _kw("eps", args["eps"], 1e-5)
         parts += _kw("momentum", args["momentum"], 0.1)
-        return f"nn.BatchNorm{'1' if len(shape) == 1 else '2'}d({', '.join(parts)})"
+        return Call(f"nn.BatchNorm{'1' if len(shape) == 1 else '2'}d", parts)

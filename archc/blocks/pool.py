@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Param, Primitive, ShapeError, conv_out
+from .base import Call, Param, Primitive, ShapeError, conv_out
 from .conv import _kw, fmt
 
 
@@ -52,7 +52,7 @@ class _WindowPool(Primitive):
         if not (args["s"].known and args["s"].value in (None,)):
             parts += [f"stride={args['s']}"]
         parts += _kw("padding", args["p"], 0) + _kw("ceil_mode", args["ceil"], False)
-        return f"nn.{self.cls}({', '.join(parts)})"
+        return Call(f"nn.{self.cls}", parts)
 
 
 class MaxPool(_WindowPool):

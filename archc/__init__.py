@@ -1,0 +1,34 @@
+"""archc: a declarative YAML architecture compiler for convolutional networks.
+
+``load_spec``, ``generate`` and the CLI's check/build/summary never import torch; ``build_model``
+does (lazily), since it returns an ``nn.Module``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .api import compile_spec, load_spec
+from .diagnostics import Diagnostic, SpecError
+from .shapes import Model
+from .spec import CheckedSpec
+
+__version__ = "0.1.0"
+
+
+def generate(spec: str | Path | CheckedSpec | Model) -> str:
+    """Source text of the standalone PyTorch module for a spec."""
+    from .codegen import generate_source
+
+    return generate_source(compile_spec(spec))
+
+
+def build_model(spec: str | Path | CheckedSpec | Model):
+    """A live ``torch.nn.Module`` for a spec (imports torch)."""
+    from .torch_backend import build_module
+
+    return build_module(compile_spec(spec))
+
+
+__all__ = ["CheckedSpec", "Diagnostic", "Model", "SpecError", "build_model", "compile_spec",
+           "generate", "load_spec"]

@@ -1,0 +1,144 @@
+"""Graph -> standalone PyTorch source. Python computes everything into a view model; the jinja2
+template only prints it. Output is deterministic (no timestamps) and already ruff-formatted."""
+
+from __future__ import annotations
+
+import hashlib
+import keyword
+import re
+from pathlib import Path
+
+import jinja2
+
+from ..blocks import ACTIVATIONS
+from ..diagnostics import SpecError
+from ..graph import Node
+from ..shapes import Model
+from ..spec import BlockDef
+from .blocks import BlockWriter, Context
+from .model import model_lines
+from .pysrc import comment, docstring_text
+
+_TEMPLATES = Path(__file__).resolve().parent / "templates"
+_ENV = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(_TEMPLATES)), undefined=jinja2.StrictUndefined,
+    trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False,
+)
+
+MAKE_DIVISIBLE = '''def _make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
+    """Round v to a multiple of divisor, at least min_value, losing no more than 10%."""
+    if min_value is None:
+        min_value = divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v'''
+
+
+def factory_name(path: str) -> str:
+    """The factory function name for a spec file: its stem as a Python identifier."""
+    stem = re.sub(r"[^0-9a-zA-Z_]", "_", Path(path).stem).lower() or "model"
+    if stem[0].isdigit():
+        stem = f"model_{stem}"
+    return f"{stem}_" if keyword.iskeyword(stem) else stem
+
+
+def _walk(nodes):
+    for node in nodes:
+        yield node
+        if node.body is not None:
+            yield from _walk(node.body.nodes())
+
+
+def _ordered_defs(model: Model, instances: dict[str, list[Node]]) -> list[BlockDef]:
+    ops = model.checked.ops
+    order: list[BlockDef] = []
+
+    def visit(name: str) -> None:
+        bdef = ops[name]
+        if bdef in order:
+            return
+        for used in sorted(bdef.uses):
+            if isinstance(ops.get(used), BlockDef):
+                visit(used)
+        order.append(bdef)
+
+    for name in instances:
+        visit(name)
+    return [d for d in order if d.op in instances]
+
+
+def _activation_helper(names: list[str]) -> str:
+    lines = ['def _activation(name: str, inplace: bool = False) -> nn.Module:',
+             '    """The activation layer a block parameter names."""']
+    for name in names:
+        cls, _, can_inplace = ACTIVATIONS[name]
+        arg = "inplace=inplace" if can_inplace else ""
+        lines.append(f'    if name == "{name}":')
+        lines.append(f"        return nn.{cls}({arg})")
+    lines.append('    raise ValueError(f"unknown activation {name!r}")')
+    return "\n".join(lines)
+
+
+def display_path(path: str) -> str:
+    """The spec path as written in headers: relative to the working directory when inside it."""
+    p = Path(path)
+    try:
+        return p.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return p.name
+
+
+def generate_source(model: Model) -> str:
+    """Source text of a standalone module for ``model``."""
+    checked = model.checked
+    spec = checked.spec
+    instances: dict[str, list[Node]] = {}
+    for node in _walk(model.graph.nodes()):
+        if node.kind == "block":
+            instances.setdefault(node.op, []).append(node)
+    ctx = Context(checked.ops, {"eps": spec.norm.eps, "momentum": spec.norm.momentum}, instances)
+    defs = _ordered_defs(model, instances)
+    names = {d.class_name for d in defs}
+    if spec.name in names or len(names) != len(defs) or names & {"Tensor"}:
+        raise SpecError([checked.document.diag(("name",), f"class name {spec.name!r} clashes "
+                                               "with a block class", "E501")])
+    blocks = ["\n".join(BlockWriter(d, ctx).lines()) for d in defs]
+    body = "\n".join(blocks) + "\n".join(model_lines(model, ctx))
+    acts = sorted({n.args["fn"] for n in _walk(model.graph.nodes()) if n.op == "act"})
+    helpers = []
+    if "_make_divisible(" in body:
+        helpers.append(MAKE_DIVISIBLE)
+    if "_activation(" in body:
+        helpers.append(_activation_helper(acts))
+    imports = ["import math", ""] if "math." in body else []
+    imports += ["import torch"] if re.search(r"\btorch\.", body) else []
+    imports += ["from torch import Tensor, nn"]
+    raw = Path(checked.path).read_bytes() if Path(checked.path).is_file() else \
+        checked.document.text.encode()
+    paper = spec.paper
+    paper_line = ""
+    if paper:
+        bits = [paper.authors, f"({paper.year})" if paper.year else "", f'"{paper.title}"']
+        paper_line = " ".join(b for b in bits if b)
+        paper_line += f", {paper.table}" if paper.table else ""
+        paper_line += f". {paper.url}" if paper.url else ""
+    factory = factory_name(checked.path)
+    src = _ENV.get_template("module.py.j2").render(
+        title=docstring_text(f"{spec.name}, generated by archc."),
+        description=docstring_text(_wrap(spec.description)) or "",
+        paper=docstring_text(_wrap(paper_line)), reference=docstring_text(
+            comment(spec.reference)), spec_path=docstring_text(display_path(checked.path)),
+        sha256=hashlib.sha256(raw).hexdigest(), imports=imports,
+        blocks=helpers + blocks, model="\n".join(model_lines(model, ctx)), factory=factory,
+        class_name=spec.name, factory_doc=docstring_text(
+            f"{spec.name} ({model.params:,} parameters, {model.macs:,} MACs at "
+            f"{'x'.join(map(str, model.input_shape))})."),
+    )
+    return src.rstrip("\n") + "\n"
+
+
+def _wrap(text: str, width: int = 84) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(comment(text), width)) if text else ""

@@ -1,0 +1,379 @@
+"""One readable class per block type, written from the block's definition (not from its
+instances): parameters become arguments, ``let`` values locals, ``when`` conditions ``if``s.
+Channel counts are tracked symbolically; where a condition makes them ambiguous, the instances
+in the model decide which spelling is right for all of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .. import expr
+from ..blocks import Primitive, Val
+from ..graph import Node, _may_overwrite
+from ..spec import BlockDef, Row
+from .pysrc import Call, comment, literal, pyexpr, render
+
+_PY_TYPES = {"int": "int", "float": "float", "bool": "bool", "str": "str"}
+OUT_NAMES = ("out_channels", "out_features")
+
+
+@dataclass
+class Context:
+    """What the generated file needs across classes."""
+
+    ops: dict
+    norm: dict
+    instances: dict[str, list[Node]] = field(default_factory=dict)
+    _out_cache: dict[str, str] = field(default_factory=dict)
+
+    def def_out_channels(self, bdef: BlockDef) -> str:
+        """The block's output channels in its own parameters (lets inlined)."""
+        if bdef.op not in self._out_cache:
+            text = track(bdef.body, "in_channels", self, self.instances.get(bdef.op, []),
+                         bdef.out)[1]
+            for name, parsed in reversed(bdef.lets):
+                text = expr.parse(text).substitute({name: parsed.text})
+            self._out_cache[bdef.op] = text
+        return self._out_cache[bdef.op]
+
+
+def arg_text(row: Row, param) -> str:
+    """A row's value for ``param`` as an archc expression."""
+    raw = row.args[param.name] if param.name in row.args else param.default
+    if isinstance(raw, str):
+        if param.type == "str" and (param.choices is None or raw in param.choices):
+            return repr(raw)
+        return raw
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    return repr(raw)
+
+
+def row_out(row: Row, ins: list[str], ctx: Context, envs: list[dict]) -> str:
+    """Output channels of a row (archc expression) given its inputs' channels."""
+    if row.seq is not None:
+        return track(row.seq, ins[0], ctx, envs)[1]
+    impl = ctx.ops[row.op]
+    if isinstance(impl, BlockDef):
+        mapping = {p.name: f"({arg_text(row, p)})" for p in impl.params}
+        mapping["in_channels"] = f"({ins[0]})"
+        return expr.parse(ctx.def_out_channels(impl)).substitute(mapping)
+    if row.op == "concat":
+        return " + ".join(f"({c})" for c in ins)
+    if impl.keeps_channels:
+        return ins[0]
+    return impl.out_channels({p.name: arg_text(row, p) for p in impl.params}, ins[0])
+
+
+def choose(enabled: str, disabled: str, cond: str, envs: list[dict]) -> str:
+    """Channels after a conditional row: one spelling when the instances allow it."""
+    if enabled == disabled:
+        return enabled
+
+    def agree(want: bool) -> bool:
+        for env in envs:
+            if expr.parse(cond).evaluate(env) is want and \
+                    expr.parse(enabled).evaluate(env) != expr.parse(disabled).evaluate(env):
+                return False
+        return True
+
+    if agree(False):
+        return enabled
+    if agree(True):
+        return disabled
+    return f"({enabled}) if ({cond}) else ({disabled})"
+
+
+def track(rows: list[Row], in_ch: str, ctx: Context, envs: list[dict],
+          out: str | None = None) -> tuple[dict[str, str], str]:
+    """Channels of every named row and of the output, as archc expressions."""
+    chans, prev = {"input": in_ch}, in_ch
+    for row in rows:
+        refs = [row.from_] if isinstance(row.from_, str) else (row.from_ or [])
+        ins = [chans[r] for r in refs] or [prev]
+        ch = row_out(row, ins, ctx, envs)
+        if row.when is not None and row.when is not True:
+            cond = row.when if isinstance(row.when, str) else "false"
+            ch = choose(ch, ins[0], cond, envs)
+        prev = ch
+        if row.name:
+            chans[row.name] = ch
+    return chans, chans[out] if out else prev
+
+
+class BlockWriter:
+    """Writes the class of one block definition."""
+
+    def __init__(self, bdef: BlockDef, ctx: Context) -> None:
+        self.bdef, self.ctx = bdef, ctx
+        self.envs = [n.env for n in ctx.instances.get(bdef.op, [])]
+        self.rename = {p.name: p.pyname for p in bdef.params}
+        self.rename["in_channels"] = "in_channels"
+        # Conditions of functional rows are decided in __init__ and read in forward.
+        self.hoisted: dict[int, str] = {}  # row index -> attribute
+        self.own_attr: set[int] = set()  # hoisted conditions that are not already a let
+        self.stored_lets: set[str] = set()
+        let_names = {n for n, _ in bdef.lets}
+        for i, row in enumerate(bdef.body if not bdef.sequential else []):
+            if _conditional(row) and not self._is_module(row):
+                text = row.when.strip() if isinstance(row.when, str) else ""
+                if text in let_names:
+                    self.stored_lets.add(text)
+                    self.hoisted[i] = f"self.{text}"
+                else:
+                    self.hoisted[i] = f"self.use_{row.name or row.op}"
+                    self.own_attr.add(i)
+        for name, _ in bdef.lets:
+            self.rename[name] = f"self.{name}" if name in self.stored_lets else name
+
+    def _is_module(self, row: Row) -> bool:
+        impl = self.ctx.ops.get(row.op) if row.op else None
+        return row.name is not None and (not isinstance(impl, Primitive) or impl.has_module)
+
+    # ----------------------------------------------------------------- pieces
+    def vals(self, row: Row, impl) -> dict[str, Val]:
+        out = {}
+        for p in impl.params:
+            if p.name in row.args:
+                raw = row.args[p.name]
+                if isinstance(raw, str) and not (p.type == "str" and (
+                        p.choices is None or raw in p.choices)):
+                    out[p.name] = Val(src=pyexpr(raw, self.rename))
+                else:
+                    out[p.name] = Val(raw)
+            elif p.name in getattr(impl, "context_defaults", {}):
+                out[p.name] = Val(self.ctx.norm[impl.context_defaults[p.name]])
+            else:
+                out[p.name] = Val(None if p.required else p.default)
+        return out
+
+    def construct(self, row: Row, in_ch: str, rows: list[Row], i: int, seq: bool, indent: int):
+        """A Call building the row's module, or statements ending in ``nn.Sequential``."""
+        ch = pyexpr(in_ch, self.rename)
+        if row.seq is not None:
+            return self.sequential(row.seq, in_ch, indent)
+        impl = self.ctx.ops[row.op]
+        vals = self.vals(row, impl)
+        if isinstance(impl, BlockDef):
+            return block_call(impl, Val(src=ch), vals, list(row.args))
+        if row.op == "act" and "inplace" not in row.args:
+            vals["inplace"] = Val(_may_overwrite(rows, i, 0, seq))
+        return impl.source(vals, Val(src=ch), self.shape_of(row))
+
+    def shape_of(self, row: Row):
+        # Only the rank matters to sources (BatchNorm1d vs 2d): any instance tells it.
+        for node in self.ctx.instances.get(self.bdef.op, []):
+            for child in _walk(node.body.nodes()):
+                if child.row is row and child.in_shapes:
+                    return child.in_shapes[0]
+        return (1, 1, 1)
+
+    def sequential(self, rows: list[Row], in_ch: str, indent: int):
+        """An nn.Sequential of rows: a Call, or (with conditions) statements building
+        ``layers`` that the caller wraps."""
+        chans = self.chain_channels(rows, in_ch)
+        items = [self.construct(r, chans[i], rows, i, True, indent + 4)
+                 for i, r in enumerate(rows)]
+        if not any(_conditional(r) for r in rows):
+            return Call("nn.Sequential", items)
+        lead = next(i for i, r in enumerate(rows) if _conditional(r))
+        pad = " " * indent
+        lines = [f"{pad}layers: list[nn.Module] = ["] if lead else \
+            [f"{pad}layers: list[nn.Module] = []"]
+        for i in range(lead):
+            lines += _step(rows[i], indent + 4)
+            lines += render(indent + 4, "", items[i], ",")
+        if lead:
+            lines.append(f"{pad}]")
+        for i in range(lead, len(rows)):
+            lines += _step(rows[i], indent)
+            inner = indent
+            if _conditional(rows[i]):
+                lines.append(f"{pad}if {self.cond(rows[i])}:")
+                inner += 4
+            lines += render(inner, "", Call("layers.append", [items[i]]))
+        return lines
+
+    def chain_channels(self, rows: list[Row], in_ch: str) -> list[str]:
+        out, prev = [], in_ch
+        for row in rows:
+            out.append(prev)
+            ch = row_out(row, [prev], self.ctx, self.envs)
+            if _conditional(row):
+                ch = choose(ch, prev, row.when if isinstance(row.when, str) else "false",
+                            self.envs)
+            prev = ch
+        return out
+
+    def cond(self, row: Row) -> str:
+        return pyexpr(row.when, self.rename) if isinstance(row.when, str) else "False"
+
+    # ----------------------------------------------------------------- class
+    def signature(self) -> list[str]:
+        params = sorted(self.bdef.params, key=lambda p: (p.pyname not in OUT_NAMES,
+                                                         not p.required))
+        args = ["self", "in_channels: int"]
+        for p in params:
+            ann = _PY_TYPES[p.type]
+            args.append(f"{p.pyname}: {ann}" + ("" if p.required else f" = {literal(p.default)}"))
+        return args
+
+    def lines(self) -> list[str]:
+        b = self.bdef
+        base = "nn.Sequential" if b.sequential else "nn.Module"
+        out = [f"class {b.class_name}({base}):"]
+        doc = comment(b.doc or f"The {b.op} block.")
+        out += docstring(doc, comment(b.paper), 4)
+        out.append("")
+        out += render(4, "", Call("def __init__", self.signature()), " -> None:")
+        body: list[str] = []
+        if not b.sequential:
+            body.append("        super().__init__()")
+        for name, parsed in b.lets:
+            body.append(f"        {self.rename[name]} = {pyexpr(parsed.text, self.rename)}")
+        for i, attr in self.hoisted.items():
+            if i in self.own_attr:
+                body.append(f"        {attr} = {self.cond(b.body[i])}")
+        if b.sequential:
+            seq = self.sequential(b.body, "in_channels", 8)
+            if isinstance(seq, Call):
+                body += render(8, "", Call("super().__init__", seq.args))
+            else:
+                body += [*seq, "        super().__init__(*layers)"]
+        else:
+            body += self.init_rows(8)
+        out += body
+        if not b.sequential:
+            out.append("")
+            out += self.forward()
+        return out
+
+    def init_rows(self, indent: int) -> list[str]:
+        chans = track(self.bdef.body, "in_channels", self.ctx, self.envs)[0]
+        lines, prev, pad = [], "in_channels", " " * indent
+        for i, row in enumerate(self.bdef.body):
+            refs = _refs(row)
+            in_ch = chans[refs[0]] if refs else prev
+            out_ch = row_out(row, [chans[r] for r in refs] or [in_ch], self.ctx, self.envs)
+            if _conditional(row):
+                out_ch = choose(out_ch, in_ch, self.cond_text(row), self.envs)
+            prev = chans[row.name] if row.name else out_ch
+            if not self._is_module(row):
+                continue
+            inner = indent + 4 if _conditional(row) else indent
+            lines += _step(row, indent)
+            if _conditional(row):
+                lines += [f"{pad}self.{row.name} = None", f"{pad}if {self.cond(row)}:"]
+            code = self.construct(row, in_ch, self.bdef.body, i, False, inner)
+            if isinstance(code, list):
+                lines += code + [f"{' ' * inner}self.{row.name} = nn.Sequential(*layers)"]
+            else:
+                lines += render(inner, f"self.{row.name} = ", code)
+        return lines
+
+    def cond_text(self, row: Row) -> str:
+        return row.when if isinstance(row.when, str) else "false"
+
+    def forward(self) -> list[str]:
+        """forward(): a disabled row is skipped by the chain; a reference to it by name reads
+        its first input (the semantics of :meth:`archc.graph.Expander.rows`)."""
+        rows = self.bdef.body
+        wanted = {r for row in rows for r in _refs(row)}
+        if self.bdef.out:
+            wanted.add(self.bdef.out)
+        var = {"input": "x"}
+        chain, lines = "x", []
+        for i, row in enumerate(rows):
+            ins = [var[r] for r in _refs(row)] or [chain]
+            named = row.name in wanted
+            target = row.name if named else "out"
+            if self._is_module(row):
+                call = f"self.{row.name}({ins[0]})"
+            else:
+                impl = self.ctx.ops[row.op]
+                call = impl.call_source(self.vals(row, impl), ins)
+            lines += _step(row, 8)
+            if not _conditional(row):
+                lines += render(8, f"{target} = ", call)
+                chain = target
+            else:
+                cond = (f"self.{row.name} is not None" if self._is_module(row)
+                        else self.hoisted[i])
+                start = ins[0] if named else chain
+                if start != target:
+                    lines.append(f"        {target} = {start}")
+                follow = named and _chain_reads(rows, i, self.bdef.out) and target != chain
+                if follow and chain != "out":
+                    lines.append(f"        out = {chain}")
+                lines.append(f"        if {cond}:")
+                lines += render(12, f"{target} = ", call)
+                if follow:
+                    lines.append(f"            out = {target}")
+                    chain = "out"
+                else:
+                    chain = target
+            if row.name:
+                var[row.name] = target
+        result = var[self.bdef.out] if self.bdef.out else chain
+        lines.append(f"        return {result}")
+        return ["    def forward(self, x: Tensor) -> Tensor:", *lines]
+
+
+def _conditional(row: Row) -> bool:
+    return row.when is not None and row.when is not True
+
+
+def _refs(row: Row) -> list[str]:
+    return [row.from_] if isinstance(row.from_, str) else list(row.from_ or [])
+
+
+def _chain_reads(rows: list[Row], i: int, out: str | None) -> bool:
+    """Whether the chain continues from row i (the next row reads it implicitly)."""
+    if i + 1 < len(rows):
+        return rows[i + 1].from_ is None
+    return out is None
+
+
+def _step(row: Row, indent: int) -> list[str]:
+    return [f"{' ' * indent}# {comment(row.step)}"] if row.step else []
+
+
+def docstring(text: str, extra: str, indent: int) -> list[str]:
+    """A docstring wrapped to the line length; ``extra`` becomes a second paragraph."""
+    import textwrap
+
+    from .pysrc import LINE, docstring_text
+
+    pad = " " * indent
+    first = textwrap.wrap(docstring_text(text), LINE - indent - 6) or [""]
+    if len(first) == 1 and not extra:
+        return [f'{pad}"""{first[0]}"""']
+    lines = [f'{pad}"""{first[0]}', *(pad + ln for ln in first[1:])]
+    if extra:
+        lines += ["", *(pad + ln for ln in textwrap.wrap(docstring_text(extra), LINE - indent))]
+    return [*lines, f'{pad}"""']
+
+
+def _doc(text: str) -> str:
+    from .pysrc import docstring_text
+
+    return docstring_text(text)
+
+
+def _walk(nodes):
+    for node in nodes:
+        yield node
+        if node.body is not None:
+            yield from _walk(node.body.nodes())
+
+
+def block_call(bdef: BlockDef, in_ch: Val, vals: dict[str, Val], given: list[str]) -> Call:
+    """``ClassName(in, out, key=value, ...)``: channels positional, given columns as keywords."""
+    args = [str(in_ch)]
+    for p in bdef.params:
+        if p.pyname in OUT_NAMES:
+            args.append(str(vals[p.name]))
+    for p in bdef.params:
+        if p.pyname not in OUT_NAMES and p.name in given:
+            args.append(f"{p.pyname}={vals[p.name]}")
+    return Call(bdef.class_name, args)

@@ -1,0 +1,105 @@
+"""Python source building blocks: safe literals, comments and docstrings, and a line renderer
+that wraps calls exactly as ``ruff format`` does (88 columns), so generated files are already
+formatted without running a formatter at build time."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from .. import expr
+from ..blocks.base import Call
+
+LINE = 88
+
+
+def literal(value: object) -> str:
+    """A Python literal for a spec value (strings double-quoted, as ruff formats them)."""
+    if isinstance(value, str):
+        return json.dumps(value)  # escapes quotes, backslashes, control and non-ASCII chars
+    if isinstance(value, (bool, int)) or value is None:
+        return repr(value)
+    if isinstance(value, float):
+        text = repr(value)
+        return text if text not in ("inf", "-inf", "nan") else f'float("{text}")'
+    raise TypeError(f"no literal for {type(value).__name__}")
+
+
+def pyexpr(text: str, rename: dict[str, str]) -> str:
+    """An archc expression as Python source with identifiers renamed."""
+    return _double_quotes(expr.parse(text).to_python(rename))
+
+
+def _double_quotes(src: str) -> str:
+    # ast.unparse writes 'x'; ruff prefers "x". Expressions cannot contain backslashes, so a
+    # string literal is a quote, non-quote characters, and the same quote.
+    out, i = [], 0
+    while i < len(src):
+        ch = src[i]
+        if ch == "'":
+            end = src.index("'", i + 1)
+            body = src[i + 1:end]
+            out.append(f'"{body}"' if '"' not in body else src[i:end + 1])
+            i = end + 1
+        elif ch == '"':
+            end = src.index('"', i + 1)
+            out.append(src[i:end + 1])
+            i = end + 1
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+def comment(text: str) -> str:
+    """One comment line's text: control characters and newlines cannot end the comment."""
+    clean = "".join(ch if ch.isprintable() else " " for ch in str(text))
+    return " ".join(clean.split())
+
+
+def docstring_text(text: str) -> str:
+    """Free text made safe inside a triple-quoted docstring."""
+    lines = []
+    for line in str(text).splitlines() or [""]:
+        clean = "".join(ch if ch.isprintable() else " " for ch in line).rstrip()
+        clean = clean.replace("\\", "\\\\").replace('"', '\\"')
+        lines.append(clean)
+    return "\n".join(lines).strip("\n")
+
+
+@dataclass
+class List:
+    """``[item, ...]``."""
+
+    items: list
+
+    def flat(self) -> str:
+        return f"[{', '.join(flat(a) for a in self.items)}]"
+
+
+def flat(code) -> str:
+    return code if isinstance(code, str) else code.flat()
+
+
+def render(indent: int, prefix: str, code, suffix: str = "", note: str = "") -> list[str]:
+    """Lines for ``prefix + code + suffix  # note`` at ``indent``, split like ruff."""
+    pad = " " * indent
+    tail = f"{suffix}  # {note}" if note else suffix
+    one = f"{pad}{prefix}{flat(code)}{tail}"
+    if len(one) <= LINE or isinstance(code, str):
+        return [one]
+    if isinstance(code, Call):
+        opener, items, closer = f"{code.func}(", code.args, ")"
+    else:
+        opener, items, closer = "[", code.items, "]"
+    if not items:
+        return [one]
+    inner = " " * (indent + 4)
+    middle = ", ".join(flat(a) for a in items)
+    if len(items) == 1 and not isinstance(items[0], str):
+        body = render(indent + 4, "", items[0])
+    elif len(inner) + len(middle) <= LINE:
+        body = [inner + middle]
+    else:
+        body = [line for a in items for line in render(indent + 4, "", a, ",")]
+    return [f"{pad}{prefix}{opener}", *body, f"{pad}{closer}{tail}"]

@@ -1,0 +1,68 @@
+"""Per-row summaries of an inferred model (text table and JSON). No torch."""
+
+from __future__ import annotations
+
+from .graph import Node
+from .shapes import Model, describe
+
+
+def _rows(nodes: list[Node], prefix: str = ""):
+    for node in nodes:
+        path = f"{prefix}{node.name}" if node.name else f"{prefix}({node.op})"
+        if node.kind == "seq":
+            yield from _rows(node.body.nodes(), f"{path}.")
+        else:
+            yield path, node
+
+
+def summary_dict(model: Model) -> dict:
+    """Everything ``archc summary --json`` prints."""
+    rows = []
+    for path, node in _rows(model.graph.nodes()):
+        rows.append({
+            "name": path,
+            "op": node.op,
+            "columns": {k: v for k, v in node.columns.items()},
+            "repeat": node.repeat,
+            "input_shape": list(node.in_shapes[0]) if node.in_shapes else [],
+            "output_shape": list(node.out_shape),
+            "params": node.params,
+            "macs": node.macs,
+        })
+    spec = model.checked.spec
+    return {
+        "name": spec.name,
+        "spec": model.checked.path,
+        "input_shape": list(model.input_shape),
+        "output_shape": list(model.output_shape),
+        "params": model.params,
+        "trainable_params": model.params,
+        "macs": model.macs,
+        "rows": rows,
+    }
+
+
+def summary_text(model: Model) -> str:
+    """A table keyed to the spec's rows, with totals."""
+    data = summary_dict(model)
+    header = ("row", "op", "columns", "output", "params", "MACs")
+    table = [header]
+    for r in data["rows"]:
+        cols = ", ".join(f"{k}={v}" for k, v in r["columns"].items()) if not r["repeat"] else \
+            "  (repeat)"
+        table.append((r["name"], r["op"], cols, describe(r["output_shape"]),
+                      f"{r['params']:,}", f"{r['macs']:,}"))
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
+    lines = [f"{data['name']}  ({data['spec']})", ""]
+    for i, row in enumerate(table):
+        cells = [str(c).ljust(w) if j < 4 else str(c).rjust(w)
+                 for j, (c, w) in enumerate(zip(row, widths))]
+        lines.append("  ".join(cells).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    lines.append("")
+    lines.append(f"input   {describe(data['input_shape'])}")
+    lines.append(f"output  {describe(data['output_shape'])}")
+    lines.append(f"params  {data['params']:,} ({data['trainable_params']:,} trainable)")
+    lines.append(f"MACs    {data['macs']:,}")
+    return "\n".join(lines)
