@@ -144,10 +144,12 @@ def parse(text: str) -> Expr:
         if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float, str)):
             raise ExprError("only numbers, strings and true/false are allowed as constants", col)
         if isinstance(node, ast.Call):
-            if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
-                fname = getattr(node.func, "id", "?")
-                raise ExprError(f"unknown function {fname!r}", col, hint=did_you_mean(
-                    fname, FUNCTIONS))
+            if not isinstance(node.func, ast.Name):
+                raise ExprError(f"cannot call {ast.unparse(node.func)!r}: only the functions "
+                                f"{', '.join(sorted(FUNCTIONS))} may be called", col)
+            if node.func.id not in FUNCTIONS:
+                raise ExprError(f"unknown function {node.func.id!r}", col, hint=did_you_mean(
+                    node.func.id, FUNCTIONS) or "functions: " + ", ".join(sorted(FUNCTIONS)))
             if node.keywords:
                 raise ExprError("functions take positional arguments only", col)
         if isinstance(node, ast.Name) and not (

@@ -34,6 +34,7 @@ class Node:
     args: dict = field(default_factory=dict)  # concrete values
     given: tuple[str, ...] = ()  # columns the row states (shown in generated code)
     inputs: list[str] = field(default_factory=list)
+    path: str = ""  # dotted module path in the model, e.g. features.3.conv.0
     repeat: int = 0  # index within the row's n repeats
     repeats: int = 1
     body: Graph | None = None  # for seq groups and block instances
@@ -176,7 +177,7 @@ class Expander:
         return n
 
     def rows(self, rows: list[Row], doc: Document, path: PathT, env: dict, *,
-             sequential: bool, out: str | None = None) -> Graph:
+             sequential: bool, out: str | None = None, prefix: str = "") -> Graph:
         """Expand rows into a container graph; disabled rows pass their input through."""
         graph = Graph(sequential=sequential)
         alias: dict[str, str] = {}  # disabled row name -> the node its input came from
@@ -191,6 +192,9 @@ class Expander:
             for rep in range(n):
                 node = self.node(row, doc, rpath, env, rep, graph, alias, prev, sequential)
                 node.repeats = n
+                node.path = prefix + (node.name or f"({row.op})")
+                if node.body is not None:
+                    _prefix_paths(node.body, node.path + ".")
                 if row.op == "act" and "inplace" not in row.args:
                     node.args["inplace"] = _may_overwrite(rows, i, rep, sequential)
                 graph.add(node)
@@ -223,6 +227,13 @@ class Expander:
         node.args = self.args(row, impl, doc, rpath, env, rep)
         node.given = tuple(k for k in row.args if not (impl.param(k).first_only and rep > 0))
         return node
+
+
+def _prefix_paths(graph: Graph, prefix: str) -> None:
+    for node in graph.nodes():
+        node.path = prefix + (node.name or f"({node.op})")
+        if node.body is not None:
+            _prefix_paths(node.body, node.path + ".")
 
 
 def build_graph(checked: CheckedSpec) -> Graph:

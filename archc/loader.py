@@ -158,6 +158,9 @@ def load_text(text: str, path: str = "<string>", budget: Budget | None = None) -
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        lines = text.splitlines()
+        if lines and line > len(lines):  # end of file: point just past the last line
+            line, col = len(lines), len(lines[-1]) + 1
         msg = f"invalid YAML: {exc.problem or exc.context}"
         raise SpecError([Diagnostic(path, line, col, msg, "E001")]) from None
     except yaml.YAMLError as exc:  # e.g. reader errors on control characters

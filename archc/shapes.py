@@ -36,43 +36,44 @@ class _Inference:
         self.expander = Expander(checked)
         self.norm = {"eps": checked.spec.norm.eps, "momentum": checked.spec.norm.momentum}
 
-    def container(self, graph: Graph, in_shape: Shape, anchor: Node | None, where: str) -> Shape:
+    def container(self, graph: Graph, in_shape: Shape, anchor: Node | None) -> Shape:
+        """Infer a container's nodes in order. Errors inside a block instance are reported at
+        the spec row that made the instance (``anchor``), naming the inner module."""
         shapes = {INPUT: in_shape}
         for node in graph.nodes():
             node.in_shapes = [shapes[i] for i in node.inputs]
-            top = anchor or node
-            self.node(node, top, f"{where}{node.name or node.op}" if where else "")
+            self.node(node, anchor)
             shapes[node.id] = node.out_shape
         return shapes[graph.output]
 
-    def fail(self, anchor: Node, where: str, message: str, code: str = "E401") -> SpecError:
-        prefix = f"{anchor.name or anchor.op}: " if not where else f"in {where}: "
-        return SpecError([anchor.doc.diag(anchor.row_path, prefix + message, code)])
+    def fail(self, node: Node, anchor: Node | None, message: str, code: str = "E401"):
+        where = f"{node.path} ({node.op})" if node.op else node.path
+        at = anchor or node
+        return SpecError([at.doc.diag(at.row_path, f"{where}: {message}", code)])
 
-    def node(self, node: Node, anchor: Node, where: str) -> None:
+    def node(self, node: Node, anchor: Node | None) -> None:
         self.check_input_size(node)
         if node.kind == "seq":
-            node.out_shape = self.container(node.body, node.in_shapes[0], anchor if where else None,
-                                            f"{where}." if where else "")
+            node.out_shape = self.container(node.body, node.in_shapes[0], anchor)
             node.params = sum(n.params for n in node.body.nodes())
             node.macs = sum(n.macs for n in node.body.nodes())
             return
         if node.kind == "block":
-            self.block(node, anchor, where)
+            self.block(node, anchor)
             return
         impl: Primitive = node.impl
         for key, ctx in getattr(impl, "context_defaults", {}).items():
             if node.args.get(key) is None:
                 node.args[key] = self.norm[ctx]
         if impl.arity == 1 and len(node.in_shapes) != 1:
-            raise self.fail(anchor, where, f"{node.op!r} takes one input, got "
+            raise self.fail(node, anchor, f"{node.op!r} takes one input, got "
                             f"{len(node.in_shapes)}", "E402")
         try:
             node.out_shape, node.params, node.macs = impl.infer(node.args, node.in_shapes)
         except ShapeError as exc:
-            raise self.fail(anchor, where, str(exc)) from None
+            raise self.fail(node, anchor, str(exc)) from None
 
-    def block(self, node: Node, anchor: Node, where: str) -> None:
+    def block(self, node: Node, anchor: Node | None) -> None:
         bdef: BlockDef = node.impl
         shape = node.in_shapes[0]
         env = dict(node.args)
@@ -81,18 +82,17 @@ class _Inference:
             try:
                 env[name] = parsed.evaluate(env)
             except Exception as exc:  # ExprError and arithmetic errors alike
-                raise self.fail(anchor, where, f"{bdef.op}: let {name} = {parsed.text!r}: "
+                raise self.fail(node, anchor, f"let {name} = {parsed.text!r}: "
                                 f"{getattr(exc, 'message', exc)}", "E403") from None
         node.env = env
         self.expander.diags = []
         node.body = self.expander.rows(bdef.body, bdef.document, (*bdef.path, "body"), env,
-                                       sequential=bdef.sequential, out=bdef.out)
+                                       sequential=bdef.sequential, out=bdef.out,
+                                       prefix=node.path + ".")
         if self.expander.diags:
             d = self.expander.diags[0]
-            raise self.fail(anchor, where or node.name or node.op,
-                            f"{bdef.op} ({d.spec_path}): {d.message}", d.code)
-        inner = f"{where}." if where else f"{node.name or node.op}."
-        node.out_shape = self.container(node.body, shape, anchor, inner)
+            raise self.fail(node, anchor, f"{d.message} (in {d.spec_path})", d.code)
+        node.out_shape = self.container(node.body, shape, anchor or node)
         node.params = sum(n.params for n in node.body.nodes())
         node.macs = sum(n.macs for n in node.body.nodes())
 
@@ -114,7 +114,7 @@ def infer(checked: CheckedSpec) -> Model:
     graph = build_graph(checked)
     run = _Inference(checked)
     shape = tuple(checked.spec.input)
-    out = run.container(graph, shape, None, "")
+    out = run.container(graph, shape, None)
     nodes = graph.nodes()
     return Model(checked, graph, shape, out, sum(n.params for n in nodes),
                  sum(n.macs for n in nodes))

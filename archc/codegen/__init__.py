@@ -119,7 +119,7 @@ def generate_source(model: Model) -> str:
     paper = spec.paper
     paper_line = ""
     if paper:
-        bits = [paper.authors, f"({paper.year})" if paper.year else "", f'"{paper.title}"']
+        bits = [paper.authors, f"({paper.year})." if paper.year else ".", paper.title]
         paper_line = " ".join(b for b in bits if b)
         paper_line += f", {paper.table}" if paper.table else ""
         paper_line += f". {paper.url}" if paper.url else ""

@@ -5,6 +5,7 @@ formatted without running a formatter at build time."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 from .. import expr
@@ -62,7 +63,9 @@ def docstring_text(text: str) -> str:
     lines = []
     for line in str(text).splitlines() or [""]:
         clean = "".join(ch if ch.isprintable() else " " for ch in line).rstrip()
-        clean = clean.replace("\\", "\\\\").replace('"', '\\"')
+        clean = clean.replace("\\", "\\\\")
+        # Only quotes that could join into a closing triple quote need escaping.
+        clean = re.sub(r'"(?=")|(?<=")"|"$', r'\\"', clean)
         lines.append(clean)
     return "\n".join(lines).strip("\n")
 

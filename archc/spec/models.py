@@ -9,6 +9,7 @@ are checked after this first structural pass, by :mod:`archc.spec.validate`.
 from __future__ import annotations
 
 import keyword
+import re
 from typing import Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -137,7 +138,7 @@ class Spec(_Strict):
     model_config = ConfigDict(extra="forbid", strict=True, title="archc spec")
 
     schema_: str | None = Field(None, alias="$schema", description="JSON Schema location.")
-    name: str = Field(pattern=CLASS_IDENT, description="Model class name, e.g. MobileNetV2.")
+    name: str = Field(description="Model class name (CamelCase), e.g. MobileNetV2.")
     description: str = Field("", description="What this architecture is.")
     paper: Paper | None = Field(None, description="The paper the table comes from.")
     reference: str = Field("", description="Reference implementation this spec matches.")
@@ -149,6 +150,16 @@ class Spec(_Strict):
     blocks: dict[str, BlockSpec] = Field(default_factory=dict,
                                          description="Block types defined by this spec.")
     layers: list[Row] = Field(min_length=1, description="The table's rows, in order.")
+
+    @field_validator("name")
+    @classmethod
+    def _class_name(cls, value: str) -> str:
+        if not re.match(CLASS_IDENT, value) or not value.isascii():
+            suggestion = re.sub(r"[^0-9A-Za-z_]", "", value.title().replace(" ", ""))
+            raise ValueError(f"{value!r} is not a class name: start with a capital letter, then "
+                             f"letters, digits or _" + (f" (e.g. {suggestion!r})" if re.match(
+                                 CLASS_IDENT, suggestion or "-") else ""))
+        return value
 
     @field_validator("input")
     @classmethod

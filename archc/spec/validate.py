@@ -18,6 +18,7 @@ from .models import IDENT, RESERVED_ROW_KEYS, BlockSpec, Row, Spec
 from .registry import BlockDef, Op, builtin_ops, camel
 
 RESERVED_NAMES = {"input", "in_channels", "self", "x", "out", "torch", "nn", "math", "super"}
+_YAML11_BOOLS = {"yes", "no", "on", "off", "y", "n"}
 _TYPE_NAMES = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}
 
 
@@ -196,10 +197,13 @@ class _Checker:
         for key, value in args.items():
             param = declared.get(key)
             if param is None:
+                by_py = next((p for p in op.params if p.pyname == key), None)
+                hint = (f"write it as {by_py.name!r} (the paper's column; generated code calls "
+                        f"it {key!r})" if by_py else expr.did_you_mean(
+                            key, [*declared, *RESERVED_ROW_KEYS]))
                 self.error((*rpath, key), f"unknown column {key!r} for op {row.op!r}", "E207",
-                           key=True, hint=expr.did_you_mean(key, [*declared, *RESERVED_ROW_KEYS])
-                           or ("columns: " + ", ".join(declared) if declared else
-                               f"{row.op!r} takes no columns"))
+                           key=True, hint=hint or ("columns: " + ", ".join(declared) if declared
+                                                   else f"{row.op!r} takes no columns"))
                 continue
             self.value(param, value, (*rpath, key), scope)
         for name, param in declared.items():
@@ -215,6 +219,11 @@ class _Checker:
                 self.error(path, f"{value!r} is not one of {', '.join(param.choices)}", "E209",
                            hint=expr.did_you_mean(value, param.choices))
                 return
+        if param.type == "bool" and isinstance(value, str) and value.lower() in _YAML11_BOOLS:
+            self.error(path, f"column {param.name!r} must be true or false, got the string "
+                       f"{value!r}", "E210", hint="specs use YAML 1.2: only true/false are "
+                       "booleans")
+            return
         if isinstance(value, str):
             self.expression(value, path, scope)
             return

@@ -1,0 +1,84 @@
+"""The command line: exit codes, outputs, and no torch import for check/build/summary."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from .conftest import ROOT, SPECS
+
+MNV2 = str(SPECS / "mobilenet_v2.yaml")
+
+
+def test_check_ok(cli):
+    code, out, err = cli("check", MNV2)
+    assert code == 0 and "ok" in out and err == ""
+
+
+def test_summary_json_reports_exact_counts(cli):
+    code, out, _ = cli("summary", MNV2, "--json")
+    data = json.loads(out)
+    assert code == 0
+    assert data["name"] == "MobileNetV2"
+    assert data["params"] == 3_504_872 and data["macs"] == 300_774_272
+    assert data["input_shape"] == [3, 224, 224] and data["output_shape"] == [1000]
+    rows = data["rows"]
+    assert rows[2]["name"] == "features.2" and rows[2]["columns"] == {
+        "t": 6, "c": 24, "n": 2, "s": 2}
+    assert rows[2]["output_shape"] == [24, 56, 56]
+    assert sum(r["params"] for r in rows) == data["params"]
+    assert sum(r["macs"] for r in rows) == data["macs"]
+
+
+def test_summary_text(cli):
+    code, out, _ = cli("summary", MNV2)
+    assert code == 0
+    assert "3,504,872" in out and "300,774,272" in out and "features.18" in out
+
+
+def test_build_writes_module(cli, tmp_path):
+    code, out, _ = cli("build", MNV2, "-o", str(tmp_path))
+    assert code == 0
+    assert (tmp_path / "mobilenet_v2.py").exists()
+
+
+def test_usage_errors_exit_2(cli):
+    with pytest.raises(SystemExit) as exc:
+        cli("frobnicate")
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:
+        cli("check")
+    assert exc.value.code == 2
+
+
+def test_missing_file_is_a_located_error(cli, tmp_path):
+    code, _, err = cli("check", str(tmp_path / "nope.yaml"))
+    assert code == 1 and "nope.yaml:1:1: error[E006]: cannot read spec" in err
+
+
+@pytest.mark.parametrize("command", [
+    ["check", MNV2], ["summary", MNV2, "--json"], ["build", MNV2, "-o", "{tmp}"],
+])
+def test_commands_do_not_import_torch(command, tmp_path):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in command]
+    code = textwrap.dedent(f"""
+        import sys
+        sys.modules["torch"] = None  # importing torch now raises ImportError
+        from archc.cli import main
+        rc = main({args!r})
+        assert "torch" not in [m for m in sys.modules if sys.modules[m] is not None]
+        sys.exit(rc)
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+
+
+def test_python_dash_m_works():
+    result = subprocess.run([sys.executable, "-m", "archc", "check", MNV2],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
