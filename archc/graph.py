@@ -6,6 +6,7 @@ depend on their input channels (``when: t != 1`` ... ``round(in_channels * t)``)
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -38,6 +39,10 @@ class Node:
     repeat: int = 0  # index within the row's n repeats
     repeats: int = 1
     body: Graph | None = None  # for seq groups and block instances
+    inline_row: Row | None = None  # the inline-block row this node was spliced from
+    inline_doc: Document | None = None
+    inline_path: PathT = ()
+    inline_first: bool = False
     env: dict = field(default_factory=dict)  # a block's parameters and lets
     # filled by shape inference
     in_shapes: list[Shape] = field(default_factory=list)
@@ -101,6 +106,8 @@ class Expander:
     def __init__(self, checked: CheckedSpec) -> None:
         self.checked = checked
         self.diags: list[Diagnostic] = []
+        self.scaling = checked.spec.scaling
+        self.block_index = 0  # instances of rows whose columns read 'block_index'
 
     def error(self, doc: Document, path: PathT, message: str, code: str,
               hint: str | None = None) -> None:
@@ -124,20 +131,51 @@ class Expander:
             return False
         return value
 
-    def args(self, row: Row, impl, doc: Document, path: PathT, env: dict, repeat: int) -> dict:
+    def args(self, row: Row, impl, doc: Document, path: PathT, env: dict, repeat: int,
+             scaled: bool) -> dict:
         out = {}
         given = row.args
         for p in impl.params:
             if p.name in given and not (p.first_only and repeat > 0):
                 raw = given[p.name]
-                if isinstance(raw, str) and not (p.type == "str" and (
+                if p.type == "floats":
+                    raw = [self._item(v, doc, (*path, p.name, i), env) for i, v in
+                           enumerate(raw)]
+                elif isinstance(raw, str) and not (p.type == "str" and (
                         p.choices is None or raw in p.choices)):
                     raw = self.evaluate(raw, doc, (*path, p.name), env)
                     raw = self._coerce(p, raw, doc, (*path, p.name))
+                elif scaled and p.scale == "channels" and isinstance(raw, int):
+                    raw = self._coerce(p, self.scale_channels(raw), doc, (*path, p.name))
                 out[p.name] = raw
             else:
                 out[p.name] = None if p.required else p.default
         return out
+
+    def _item(self, value, doc, path, env):
+        if isinstance(value, str):
+            value = self.evaluate(value, doc, path, env)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if value is not None:
+                self.error(doc, path, f"expected a number, got {value!r}", "E303")
+            return 0.0
+        return float(value)
+
+    def scale_channels(self, value: int) -> int:
+        width = self.scaling.width
+        if width == 1.0:
+            return value
+        policy = self.scaling.channels
+        if policy == "make_divisible_8":
+            return expr.make_divisible(value * width, 8)
+        return int({"round": round, "floor": math.floor, "ceil": math.ceil}[policy](value * width))
+
+    def scale_repeats(self, value: int) -> int:
+        depth = self.scaling.depth
+        if depth == 1.0:
+            return value
+        return int({"round": round, "floor": math.floor, "ceil": math.ceil}[
+            self.scaling.repeats](value * depth))
 
     def _coerce(self, p, value, doc, path):
         if value is None:
@@ -163,12 +201,14 @@ class Expander:
             return None
         return value
 
-    def repeats(self, row: Row, doc: Document, path: PathT, env: dict) -> int:
+    def repeats(self, row: Row, doc: Document, path: PathT, env: dict, scaled: bool) -> int:
         if row.n is None:
             return 1
         n = row.n
         if isinstance(n, str):
             n = self.evaluate(n, doc, (*path, "n"), env)
+        elif scaled:
+            n = self.scale_repeats(n)
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             if n is not None:
                 self.error(doc, (*path, "n"), f"repeats must be a positive integer, got {n!r}",
@@ -177,32 +217,68 @@ class Expander:
         return n
 
     def rows(self, rows: list[Row], doc: Document, path: PathT, env: dict, *,
-             sequential: bool, out: str | None = None, prefix: str = "") -> Graph:
-        """Expand rows into a container graph; disabled rows pass their input through."""
-        graph = Graph(sequential=sequential)
+             sequential: bool, out: str | None = None, prefix: str = "", scaled: bool = False,
+             aux: frozenset[str] = frozenset(), graph: Graph | None = None,
+             prev: str = INPUT) -> Graph:
+        """Expand rows into a container graph; disabled rows pass their input through.
+
+        ``scaled``: apply the spec's width/depth scaling (a spec's own layers, not block
+        bodies). ``aux``: rows that branch off the chain (auxiliary heads)."""
+        graph = graph if graph is not None else Graph(sequential=sequential)
         alias: dict[str, str] = {}  # disabled row name -> the node its input came from
-        prev = INPUT
         for i, row in enumerate(rows):
             rpath = (*path, i)
             if not self.condition(row, doc, rpath, env):
                 if row.name:
                     alias[row.name] = self._inputs(row, prev, alias)[0]
                 continue
-            n = self.repeats(row, doc, rpath, env)
+            n = self.repeats(row, doc, rpath, env, scaled)
+            impl = self.checked.ops.get(row.op) if row.op else None
             for rep in range(n):
-                node = self.node(row, doc, rpath, env, rep, graph, alias, prev, sequential)
+                if isinstance(impl, BlockDef) and impl.inline:
+                    prev = self.inline(row, impl, doc, rpath, env, rep, graph, prev, prefix,
+                                       scaled)
+                    continue
+                node = self.node(row, doc, rpath, self._env(row, env), rep, graph, alias, prev,
+                                 sequential, scaled)
                 node.repeats = n
+                if row.op == "act" and "inplace" not in row.args:
+                    node.args["inplace"] = _may_overwrite(rows, i, rep, sequential)
                 node.path = prefix + (node.name or f"({row.op})")
                 if node.body is not None:
                     _prefix_paths(node.body, node.path + ".")
-                if row.op == "act" and "inplace" not in row.args:
-                    node.args["inplace"] = _may_overwrite(rows, i, rep, sequential)
                 graph.add(node)
-                prev = node.id
+                if row.name not in aux:
+                    prev = node.id
         graph.last = prev
         if out is not None:
             graph.out = alias.get(out, out)
         return graph
+
+    def _env(self, row: Row, env: dict) -> dict:
+        if "block_index" not in env or not _reads(row, "block_index"):
+            return env
+        env = {**env, "block_index": self.block_index}
+        self.block_index += 1
+        return env
+
+    def inline(self, row, impl: BlockDef, doc, rpath, env, rep, graph, prev, prefix, scaled):
+        """Splice an inline block's rows into the current group (VGG's conv-[bn]-relu)."""
+        first = len(graph.order)
+        args = self.args(row, impl, doc, rpath, self._env(row, env), rep, scaled)
+        inner = dict(args)
+        for name, parsed in impl.lets:
+            try:
+                inner[name] = parsed.evaluate(inner)
+            except expr.ExprError as exc:
+                self.error(doc, rpath, f"{impl.op}: let {name}: {exc.message}", "E301")
+                return prev
+        self.rows(impl.body, impl.document, (*impl.path, "body"), inner, sequential=True,
+                  prefix=prefix, graph=graph, prev=prev)
+        for node in graph.nodes()[first:]:
+            node.inline_row, node.inline_doc, node.inline_path = row, doc, rpath
+            node.inline_first = node.id == graph.order[first] and rep == 0
+        return graph.last
 
     def _inputs(self, row: Row, prev: str, alias: dict) -> list[str]:
         if row.from_ is None:
@@ -210,7 +286,7 @@ class Expander:
         refs = [row.from_] if isinstance(row.from_, str) else row.from_
         return [alias.get(r, r) for r in refs]
 
-    def node(self, row, doc, rpath, env, rep, graph, alias, prev, sequential) -> Node:
+    def node(self, row, doc, rpath, env, rep, graph, alias, prev, sequential, scaled) -> Node:
         index = str(len(graph.order))
         if sequential:
             node_id, name = index, index
@@ -222,43 +298,24 @@ class Expander:
         node = Node(node_id, name, row.op, impl, row, doc, rpath, inputs=self._inputs(
             row, prev, alias), repeat=rep)
         if row.op is None:
-            node.body = self.rows(row.seq, doc, (*rpath, "seq"), env, sequential=True)
+            node.body = self.rows(row.seq, doc, (*rpath, "seq"), env, sequential=True,
+                                  scaled=scaled)
             return node
-        node.args = self.args(row, impl, doc, rpath, env, rep)
+        node.args = self.args(row, impl, doc, rpath, env, rep, scaled)
         node.given = tuple(k for k in row.args if not (impl.param(k).first_only and rep > 0))
         return node
 
 
-def _prefix_paths(graph: Graph, prefix: str) -> None:
-    for node in graph.nodes():
-        node.path = prefix + (node.name or f"({node.op})")
-        if node.body is not None:
-            _prefix_paths(node.body, node.path + ".")
-
-
-def build_graph(checked: CheckedSpec) -> Graph:
-    """The model's top-level container: one node per row (or per named group of repeats)."""
-    ex = Expander(checked)
-    spec, doc = checked.spec, checked.document
-    env = dict(spec.params)
-    rows = []
-    for i, row in enumerate(spec.layers):
-        if row.op is not None and row.n is not None and row.name is not None:
-            # A named, repeated row at the top level is a stage: an nn.Sequential of its repeats
-            # (ResNet's layer1..layer4).
-            group = row.model_copy(update={"seq": [row.model_copy(update={"name": None})],
-                                           "op": None})
-            rows.append(group)
-        else:
-            rows.append(row)
-    graph = ex.rows(rows, doc, ("layers",), env, sequential=False)
-    for node in graph.nodes():
-        if node.kind != "seq" and node.name is None and _needs_module(node):
-            ex.error(doc, node.row_path, f"row {node.op!r} has weights, so it needs a 'name' "
-                     "(or put it in a named 'seq' group)", "E306")
-    if ex.diags:
-        raise SpecError(ex.diags)
-    return graph
+def _reads(row: Row, name: str) -> bool:
+    """Whether any column of the row is an expression reading ``name``."""
+    for value in row.args.values():
+        if isinstance(value, str):
+            try:
+                if name in expr.parse(value).names:
+                    return True
+            except expr.ExprError:
+                pass
+    return False
 
 
 def _may_overwrite(rows: list[Row], i: int, rep: int, sequential: bool) -> bool:
@@ -284,3 +341,55 @@ def _needs_module(node: Node) -> bool:
     if isinstance(impl, Primitive):
         return impl.has_weights or not impl.functional
     return True
+
+
+def _top_rows(spec) -> list[Row]:
+    rows = []
+    for row in spec.layers:
+        if row.op is not None and row.n is not None and row.name is not None:
+            # A named, repeated row at the top level is a stage: an nn.Sequential of its repeats
+            # (ResNet's layer1..layer4).
+            rows.append(row.model_copy(update={
+                "seq": [row.model_copy(update={"name": None})], "op": None}))
+        else:
+            rows.append(row)
+    return rows
+
+
+def _reads_anywhere(rows: list[Row], name: str):
+    for row in rows:
+        yield _reads(row, name) or (isinstance(row.n, str) and name in row.n)
+        if row.seq is not None:
+            yield from _reads_anywhere(row.seq, name)
+
+
+def _prefix_paths(graph: Graph, prefix: str) -> None:
+    for node in graph.nodes():
+        node.path = prefix + (node.name or f"({node.op})")
+        if node.body is not None:
+            _prefix_paths(node.body, node.path + ".")
+
+
+def build_graph(checked: CheckedSpec) -> Graph:
+    """The model's top-level container: one node per row (or per named group of repeats)."""
+    spec, doc = checked.spec, checked.document
+    env = {**spec.params, "width": spec.scaling.width, "depth": spec.scaling.depth}
+    aux = frozenset(spec.aux_outputs)
+    if any(_reads_anywhere(spec.layers, "block_index")):
+        # Rows reading block_index are numbered 0..block_count-1 in order (EfficientNet's
+        # stochastic depth rate grows with it): count them first, then expand for real.
+        counter = Expander(checked)
+        counter.rows(_top_rows(spec), doc, ("layers",), {**env, "block_index": 0,
+                                                         "block_count": 1},
+                     sequential=False, scaled=True, aux=aux)
+        env.update(block_index=0, block_count=max(1, counter.block_index))
+    ex = Expander(checked)
+    graph = ex.rows(_top_rows(spec), doc, ("layers",), env, sequential=False, scaled=True,
+                    aux=aux)
+    for node in graph.nodes():
+        if node.kind != "seq" and node.name is None and _needs_module(node):
+            ex.error(doc, node.row_path, f"row {node.op!r} has weights, so it needs a 'name' "
+                     "(or put it in a named 'seq' group)", "E306")
+    if ex.diags:
+        raise SpecError(ex.diags)
+    return graph

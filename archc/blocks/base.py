@@ -29,6 +29,7 @@ class Param:
     minimum: float | None = None
     maximum: float | None = None
     first_only: bool = False  # with n repeats, only the first repeat takes the row's value
+    scale: str | None = None  # "channels": scaled by the spec's width multiplier
 
     @property
     def required(self) -> bool:

@@ -11,7 +11,7 @@ class Conv(Primitive):
     has_weights = True
     keeps_channels = False
     params = (
-        Param("c", doc="output channels", minimum=1, py="out_channels"),
+        Param("c", doc="output channels", minimum=1, py="out_channels", scale="channels"),
         Param("k", doc="kernel size", minimum=1, py="kernel_size"),
         Param("s", default=1, doc="stride", minimum=1, py="stride", first_only=True),
         Param("p", default=None, doc="padding (default (k - 1) // 2 * d)", minimum=0,

@@ -83,8 +83,6 @@ class Row(BaseModel):
     def _op_or_seq(self):
         if (self.op is None) == (self.seq is None):
             raise ValueError("a row has either 'op' or 'seq'")
-        if self.seq is not None and self.name is None:
-            raise ValueError("a 'seq' group needs a 'name'")
         return self
 
     @property
@@ -106,6 +104,9 @@ class ParamSpec(_Strict):
     max: float | None = Field(None, description="Largest allowed value.")
     first_only: bool = Field(False, description="With n repeats, only the first repeat takes the "
                              "row's value; later ones take the default (like stride).")
+    scale: Literal["channels"] | None = Field(
+        None, description="'channels': a number written in this column is scaled by the spec's "
+        "width multiplier (scaling.width) with its rounding policy.")
 
     @field_validator("py")
     @classmethod
@@ -130,6 +131,37 @@ class BlockSpec(_Strict):
     body: list[Row] = Field(min_length=1, description="The rows of the block.")
     out: str | None = Field(None, pattern=IDENT,
                             description="Row whose output is the block output (default: last).")
+    inline: bool = Field(False, description="Splice the rows into the enclosing 'seq' group "
+                         "instead of making a module (VGG's conv-[bn]-relu unit). Inline blocks "
+                         "are plain chains and cannot read 'in_channels'.")
+
+
+class Scaling(_Strict):
+    """Compound scaling (EfficientNet, MobileNet width multipliers) of the table's numbers.
+
+    Channel columns written as numbers are multiplied by ``width`` and rounded by ``channels``;
+    repeat counts ``n`` written as numbers by ``depth``, rounded by ``repeats``. Columns written
+    as expressions are used as written (``width`` and ``depth`` are names they can use)."""
+
+    width: float = Field(1.0, gt=0, description="Width multiplier for channel columns.")
+    depth: float = Field(1.0, gt=0, description="Depth multiplier for repeat counts.")
+    channels: Literal["make_divisible_8", "round", "floor", "ceil"] = Field(
+        "make_divisible_8", description="Channel rounding: make_divisible_8 is the reference "
+        "implementations' rule (nearest multiple of 8, at least 8, never 10% below).")
+    repeats: Literal["ceil", "round", "floor"] = Field(
+        "ceil", description="Repeat-count rounding (EfficientNet: ceil).")
+
+
+class InputTransform(_Strict):
+    """A per-channel affine map applied to the input first: x * scale + shift (input whitening,
+    e.g. GoogLeNet's transform_input)."""
+
+    scale: list[float | str] = Field(min_length=1, description="Per-channel factor (numbers or "
+                                     "expressions).")
+    shift: list[float | str] = Field(min_length=1, description="Per-channel offset.")
+
+
+INIT_SCHEMES = ("pytorch", "mobilenet", "efficientnet", "resnet", "vgg", "googlenet", "goog")
 
 
 class Spec(_Strict):
@@ -147,6 +179,18 @@ class Spec(_Strict):
     params: dict[str, Scalar] = Field(default_factory=dict,
                                       description="Named values usable in row expressions.")
     norm: Norm = Field(default_factory=Norm, description="BatchNorm defaults.")
+    scaling: Scaling = Field(default_factory=Scaling, description="Width/depth multipliers.")
+    init: Literal[INIT_SCHEMES] = Field(
+        "pytorch", description="Weight initialisation scheme: pytorch (module defaults), or the "
+        "scheme of a reference family: mobilenet, efficientnet, resnet, vgg, googlenet, goog "
+        "(TensorFlow/timm EfficientNet and MobileNetV1).")
+    input_transform: InputTransform | None = Field(None, description="Input whitening step.")
+    aux_outputs: list[str] = Field(
+        default_factory=list, description="Top-level rows computed only in training, whose "
+        "outputs follow the main output (GoogLeNet's auxiliary classifiers). They read their "
+        "input with 'from' and do not continue the chain.")
+    extends: str | None = Field(None, description="Base spec (path relative to this file); this "
+                                "file states only what differs.")
     blocks: dict[str, BlockSpec] = Field(default_factory=dict,
                                          description="Block types defined by this spec.")
     layers: list[Row] = Field(min_length=1, description="The table's rows, in order.")

@@ -159,6 +159,8 @@ class _Checker:
                 self.expression(row.n, (*rpath, "n"), scope)
             elif row.n is not None and row.n < 1:
                 self.error((*rpath, "n"), f"repeats must be at least 1, got {row.n}", "E203")
+            if row.seq is not None and row.name is None and not in_seq and not in_block:
+                self.error(rpath, "a 'seq' group at the top level needs a 'name'", "E214")
             if row.seq is not None:
                 extra = row.args
                 for key in extra:
@@ -167,6 +169,10 @@ class _Checker:
                 self.rows(row.seq, (*rpath, "seq"), scope, in_block, True)
             else:
                 self.op_row(row, rpath, scope)
+                op = self.ops.get(row.op)
+                if isinstance(op, BlockDef) and op.inline and (in_block or not in_seq):
+                    self.error((*rpath, "op"), f"inline block {row.op!r} can only be used "
+                               "inside a 'seq' group of a spec's layers", "E215")
             if row.name is not None:
                 names.add(row.name)
         return names
@@ -219,6 +225,16 @@ class _Checker:
                 self.error(path, f"{value!r} is not one of {', '.join(param.choices)}", "E209",
                            hint=expr.did_you_mean(value, param.choices))
                 return
+        if param.type == "floats":
+            if not isinstance(value, list) or not value:
+                self.error(path, f"column {param.name!r} must be a list of numbers", "E210")
+                return
+            for i, item in enumerate(value):
+                if isinstance(item, str):
+                    self.expression(item, (*path, i), scope)
+                elif isinstance(item, bool) or not isinstance(item, (int, float)):
+                    self.error((*path, i), f"expected a number, got {item!r}", "E210")
+            return
         if param.type == "bool" and isinstance(value, str) and value.lower() in _YAML11_BOOLS:
             self.error(path, f"column {param.name!r} must be true or false, got the string "
                        f"{value!r}", "E210", hint="specs use YAML 1.2: only true/false are "
@@ -283,7 +299,7 @@ def _block_def(name: str, spec: BlockSpec, doc: Document, path: PathT, ops: dict
             checker.error((*ppath, "default"), "defaults are values, not expressions", "E221")
         params.append(Param(pname, p.type, REQUIRED if p.default is None else p.default, p.doc,
                             p.py, tuple(p.choices) if p.choices else None, p.min, p.max,
-                            p.first_only))
+                            p.first_only, p.scale))
     scope = {p.name for p in params} | {"in_channels"}
     lets = []
     for lname, value in spec.let.items():
@@ -302,7 +318,7 @@ def _block_def(name: str, spec: BlockSpec, doc: Document, path: PathT, ops: dict
             checker.error(lpath, f"in expression {text!r}: {exc.message}", "E212", hint=exc.hint)
         scope.add(lname)
     return BlockDef(name, spec.class_name or camel(name), spec.doc, spec.paper, tuple(params),
-                    lets, spec.body, spec.out, doc, path, builtin)
+                    lets, spec.body, spec.out, doc, path, builtin, inline=spec.inline)
 
 
 def _check_block_bodies(defs: dict[str, BlockDef], checker: _Checker) -> None:
@@ -313,6 +329,15 @@ def _check_block_bodies(defs: dict[str, BlockDef], checker: _Checker) -> None:
             checker.error((*bdef.path, "out"), f"'out' names no row: {bdef.out!r}", "E205",
                           hint=expr.did_you_mean(bdef.out, names))
         bdef.uses = set(_ops_used(bdef.body))
+        if bdef.inline:
+            reads = {n for r in bdef.body for v in r.args.values() if isinstance(v, str)
+                     for n in _names(v)} | {n for _, e in bdef.lets for n in e.names}
+            if "in_channels" in reads:
+                checker.error((*bdef.path, "inline"), "inline blocks cannot read 'in_channels'",
+                              "E225")
+            if any(r.name or r.from_ or r.seq is not None for r in bdef.body):
+                checker.error((*bdef.path, "inline"), "inline blocks are plain chains of "
+                              "unnamed rows", "E225")
         bdef.sequential = bdef.out is None and all(
             r.name is None and r.from_ is None and (r.op is None or getattr(
                 checker.ops.get(r.op), "arity", 1) == 1) for r in bdef.body)
@@ -321,10 +346,17 @@ def _check_block_bodies(defs: dict[str, BlockDef], checker: _Checker) -> None:
                 op = checker.ops.get(row.op) if row.op else None
                 weighted = row.op is None or not isinstance(op, Primitive) or op.has_weights \
                     or not op.functional
-                if row.name is None and weighted and op is not None:
+                if row.name is None and weighted and (op is not None or row.seq is not None):
                     checker.error((*bdef.path, "body", i), f"row {row.op!r} needs a 'name' (it "
                                   "becomes an attribute of the block's class)", "E224")
     _check_cycles(defs, checker)
+
+
+def _names(text: str) -> set[str]:
+    try:
+        return set(expr.parse(text).names)
+    except expr.ExprError:
+        return set()
 
 
 def _ops_used(rows: list[Row]):
@@ -407,7 +439,21 @@ def validate(doc: Document) -> CheckedSpec:
         if not re.match(IDENT, pname):
             checker.error(("params", pname), f"{pname!r} is not a valid parameter name", "E220",
                           key=True)
-    checker.rows(spec.layers, ("layers",), set(spec.params), in_block=False, in_seq=False)
+        elif pname in ("width", "depth", "block_index", "block_count"):
+            checker.error(("params", pname), f"{pname!r} is provided by archc", "E220",
+                          key=True, hint=f"set it under 'scaling:'" if pname in (
+                              "width", "depth") else "rows read it; it cannot be set")
+    scope = set(spec.params) | {"width", "depth", "block_index", "block_count"}
+    top = checker.rows(spec.layers, ("layers",), scope, in_block=False, in_seq=False)
+    for i, name in enumerate(spec.aux_outputs):
+        if name not in top:
+            checker.error(("aux_outputs", i), f"aux output {name!r} names no top-level row",
+                          "E205", hint=expr.did_you_mean(name, top))
+    for i, row in enumerate(spec.layers):
+        refs = [row.from_] if isinstance(row.from_, str) else (row.from_ or [])
+        if row.name not in spec.aux_outputs and any(r in spec.aux_outputs for r in refs):
+            checker.error(("layers", i, "from"), "only auxiliary rows may read an auxiliary "
+                          "row", "E216")
     if checker.diags:
         raise SpecError(sorted(checker.diags, key=lambda d: (d.line, d.column)))
     return CheckedSpec(doc, spec, ops)
