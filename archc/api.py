@@ -7,11 +7,17 @@ from pathlib import Path
 from .loader import Budget, load_file, load_text
 from .shapes import Model, infer
 from .spec import CheckedSpec, validate
+from .spec.extends import apply_overrides, resolve
 
 
-def load_spec(path: str | Path, budget: Budget | None = None) -> CheckedSpec:
-    """Load and validate a spec file; raises :class:`archc.SpecError`."""
-    return validate(load_file(path, budget))
+def load_spec(path: str | Path, budget: Budget | None = None,
+              overrides: list[str] | None = None) -> CheckedSpec:
+    """Load (following ``extends``), apply ``--set`` overrides, and validate a spec file;
+    raises :class:`archc.SpecError`."""
+    doc = resolve(load_file(path, budget), budget)
+    if overrides:
+        doc = apply_overrides(doc, overrides)
+    return validate(doc)
 
 
 def load_spec_text(text: str, path: str = "<string>") -> CheckedSpec:
@@ -19,10 +25,11 @@ def load_spec_text(text: str, path: str = "<string>") -> CheckedSpec:
     return validate(load_text(text, path))
 
 
-def compile_spec(spec: str | Path | CheckedSpec | Model, budget: Budget | None = None) -> Model:
+def compile_spec(spec: str | Path | CheckedSpec | Model, budget: Budget | None = None,
+                 overrides: list[str] | None = None) -> Model:
     """Load, validate, expand and shape-check: everything but code generation."""
     if isinstance(spec, Model):
         return spec
     if not isinstance(spec, CheckedSpec):
-        spec = load_spec(spec, budget)
+        spec = load_spec(spec, budget, overrides)
     return infer(spec)

@@ -28,6 +28,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="most YAML nodes after alias expansion")
         p.add_argument("--max-depth", type=int, default=Budget.max_depth,
                        help="deepest YAML nesting")
+        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       dest="overrides", help="override a spec value (bare names are params; "
+                       "dotted keys reach anything, e.g. scaling.width=0.5)")
 
     p = sub.add_parser("check", help="validate specs and infer their shapes")
     p.add_argument("specs", nargs="+", metavar="SPEC")
@@ -70,7 +73,7 @@ def _compile_all(paths: list[str], args, generate: bool):
     results, diags = [], []
     for path in paths:
         try:
-            model = compile_spec(path, _budget(args))
+            model = compile_spec(path, _budget(args), args.overrides)
             text = None
             if generate:
                 from .codegen import generate_source

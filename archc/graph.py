@@ -58,18 +58,27 @@ class Node:
 
     @property
     def columns(self) -> dict:
-        """The row's paper columns as written, in the file's order (for comments, summaries)."""
-        path = self.row_path
-        while True:  # a top-level repeated row is wrapped in a synthetic group: use the row
-            raw = self.doc.data
-            try:
-                for seg in path:
-                    raw = raw[seg]
-                break
-            except (KeyError, IndexError, TypeError):
-                path = path[:-2]
-        skip = {"op", "name", "from", "when", "step", "seq", "input_size"}
-        return {k: v for k, v in raw.items() if k not in skip} if isinstance(raw, dict) else {}
+        """The row's paper columns as written, in the file's order (for comments, summaries).
+        Rows spliced from an inline block show the inline row's columns on their first node."""
+        if self.inline_row is not None:
+            return row_columns(self.inline_doc, self.inline_path) if self.inline_first else {}
+        return row_columns(self.doc, self.row_path)
+
+
+def row_columns(doc: Document, path: PathT) -> dict:
+    """Columns of the row at ``path`` as written in the file."""
+    if path == ("input_transform",):
+        return {}
+    while True:  # a top-level repeated row is wrapped in a synthetic group: use the row
+        raw = doc.data
+        try:
+            for seg in path:
+                raw = raw[seg]
+            break
+        except (KeyError, IndexError, TypeError):
+            path = path[:-2]
+    skip = {"op", "name", "from", "when", "step", "seq", "input_size"}
+    return {k: v for k, v in raw.items() if k not in skip} if isinstance(raw, dict) else {}
 
 
 @dataclass
@@ -345,12 +354,18 @@ def _needs_module(node: Node) -> bool:
 
 def _top_rows(spec) -> list[Row]:
     rows = []
+    if spec.input_transform is not None:
+        # Input whitening is the first step (torchvision's GoogLeNet calls it transform_input).
+        t = spec.input_transform
+        rows.append(Row.model_validate({"op": "channel_affine", "name": "transform_input",
+                                        "scale": t.scale, "shift": t.shift}))
     for row in spec.layers:
         if row.op is not None and row.n is not None and row.name is not None:
             # A named, repeated row at the top level is a stage: an nn.Sequential of its repeats
             # (ResNet's layer1..layer4).
             rows.append(row.model_copy(update={
-                "seq": [row.model_copy(update={"name": None})], "op": None}))
+                "seq": [row.model_copy(update={"name": None})], "op": None, "n": None,
+                "input_size": None}))
         else:
             rows.append(row)
     return rows
@@ -361,6 +376,27 @@ def _reads_anywhere(rows: list[Row], name: str):
         yield _reads(row, name) or (isinstance(row.n, str) and name in row.n)
         if row.seq is not None:
             yield from _reads_anywhere(row.seq, name)
+
+
+def _fix_paths(graph: Graph, doc: Document) -> None:
+    """With a synthetic first row, layer i is row i + 1: shift the recorded YAML paths back."""
+    def shift(path: PathT) -> PathT:
+        if len(path) >= 2 and path[0] == "layers" and isinstance(path[1], int):
+            return ("input_transform",) if path[1] == 0 else ("layers", path[1] - 1, *path[2:])
+        return path
+
+    for node in _walk(graph):
+        if node.doc is doc:
+            node.row_path = shift(node.row_path)
+        if node.inline_doc is doc:
+            node.inline_path = shift(node.inline_path)
+
+
+def _walk(graph: Graph):
+    for node in graph.nodes():
+        yield node
+        if node.body is not None:
+            yield from _walk(node.body)
 
 
 def _prefix_paths(graph: Graph, prefix: str) -> None:
@@ -386,6 +422,8 @@ def build_graph(checked: CheckedSpec) -> Graph:
     ex = Expander(checked)
     graph = ex.rows(_top_rows(spec), doc, ("layers",), env, sequential=False, scaled=True,
                     aux=aux)
+    if spec.input_transform is not None:
+        _fix_paths(graph, doc)
     for node in graph.nodes():
         if node.kind != "seq" and node.name is None and _needs_module(node):
             ex.error(doc, node.row_path, f"row {node.op!r} has weights, so it needs a 'name' "

@@ -47,25 +47,30 @@ class Document:
     data: object
     values: dict[PathT, Loc] = field(default_factory=dict)
     keys: dict[PathT, Loc] = field(default_factory=dict)
+    origins: dict[PathT, str] = field(default_factory=dict)  # node -> file, where not `path`
 
     def loc(self, path: PathT, key: bool = False) -> Loc:
         """Position of the node at ``path`` (or of its key); falls back to the nearest parent."""
+        return self._find(path, key)[1]
+
+    def _find(self, path: PathT, key: bool) -> tuple[PathT, Loc]:
         table = self.keys if key else self.values
         p = tuple(path)
         while p:
             if p in table:
-                return table[p]
+                return p, table[p]
             if not key and p in self.keys:
-                return self.keys[p]
+                return p, self.keys[p]
             p = p[:-1]
-        return self.values.get((), (1, 1, 1, 2))
+        return (), self.values.get((), (1, 1, 1, 2))
 
     def diag(self, path: PathT, message: str, code: str, hint: str | None = None,
              key: bool = False) -> Diagnostic:
         """A diagnostic pointing at the node at ``path``."""
-        line, col, eline, ecol = self.loc(path, key=key)
+        found, (line, col, eline, ecol) = self._find(path, key)
         return Diagnostic(
-            file=self.path, line=line, column=col, end_line=eline, end_column=ecol,
+            file=self.origins.get(found, self.path), line=line, column=col, end_line=eline,
+            end_column=ecol,
             message=message, code=code, hint=hint, spec_path=dotted(path),
         )
 

@@ -23,7 +23,8 @@ class Model:
     input_shape: Shape
     output_shape: Shape
     params: int
-    macs: int
+    macs: int  # one inference pass (eval mode)
+    aux_macs: int = 0  # auxiliary heads, training only
 
     @property
     def name(self) -> str:
@@ -35,6 +36,12 @@ class _Inference:
         self.checked = checked
         self.expander = Expander(checked)
         self.norm = {"eps": checked.spec.norm.eps, "momentum": checked.spec.norm.momentum}
+        # A paper's input sizes describe its table at width 1 and at its own input size; a
+        # variant at another width or resolution (MobileNetV2 x1.4, EfficientNet-B1) skips them.
+        spec = checked.spec
+        stated = next(_stated_sizes(spec.layers), None)
+        self.check_sizes = spec.scaling.width == 1.0 and (
+            stated is None or len(stated) != len(spec.input) or list(stated) == spec.input)
 
     def container(self, graph: Graph, in_shape: Shape, anchor: Node | None) -> Shape:
         """Infer a container's nodes in order. Errors inside a block instance are reported at
@@ -98,7 +105,7 @@ class _Inference:
 
     def check_input_size(self, node: Node) -> None:
         stated = node.row.input_size
-        if stated is None or node.repeat > 0:
+        if stated is None or node.repeat > 0 or not self.check_sizes:
             return
         actual = node.in_shapes[0]
         if tuple(stated) != tuple(actual):
@@ -109,6 +116,14 @@ class _Inference:
                 hint="input sizes are [C, H, W]; check the strides of the rows above")])
 
 
+def _stated_sizes(rows):
+    for row in rows:
+        if row.input_size is not None:
+            yield row.input_size
+        if row.seq is not None:
+            yield from _stated_sizes(row.seq)
+
+
 def infer(checked: CheckedSpec) -> Model:
     """Build the graph and infer every node's shapes, parameters and MACs."""
     graph = build_graph(checked)
@@ -116,8 +131,11 @@ def infer(checked: CheckedSpec) -> Model:
     shape = tuple(checked.spec.input)
     out = run.container(graph, shape, None)
     nodes = graph.nodes()
+    aux = set(checked.spec.aux_outputs)
+    # MACs are those of an inference pass: auxiliary heads run only in training.
     return Model(checked, graph, shape, out, sum(n.params for n in nodes),
-                 sum(n.macs for n in nodes))
+                 sum(n.macs for n in nodes if n.id not in aux),
+                 sum(n.macs for n in nodes if n.id in aux))
 
 
 def describe(shape: Shape) -> str:

@@ -38,6 +38,7 @@ def summary_dict(model: Model) -> dict:
         "params": model.params,
         "trainable_params": model.params,
         "macs": model.macs,
+        "aux_macs": model.aux_macs,
         "rows": rows,
     }
 
@@ -64,5 +65,6 @@ def summary_text(model: Model) -> str:
     lines.append(f"input   {describe(data['input_shape'])}")
     lines.append(f"output  {describe(data['output_shape'])}")
     lines.append(f"params  {data['params']:,} ({data['trainable_params']:,} trainable)")
-    lines.append(f"MACs    {data['macs']:,}")
+    lines.append(f"MACs    {data['macs']:,}" + (
+        f" (+{data['aux_macs']:,} in auxiliary heads, training only)" if data["aux_macs"] else ""))
     return "\n".join(lines)

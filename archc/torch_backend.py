@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .blocks import init
 from .graph import INPUT, Graph, Node
 from .shapes import Model
 
@@ -17,21 +18,31 @@ class GraphBlock(nn.Module):
     """A container with named children and a fixed dataflow (residuals, branches, gates)."""
 
     def __init__(self, steps: list[tuple[str, object, tuple[int, ...]]], out: int,
-                 kind: str = "") -> None:
+                 kind: str = "", aux: tuple[int, ...] = ()) -> None:
         super().__init__()
         self.kind = kind
         calls = []
-        for name, fn, idx in steps:
-            if isinstance(fn, nn.Module) and name:
+        for i, (name, fn, idx) in enumerate(steps, start=1):
+            if isinstance(fn, nn.Module) and name and i not in aux:
                 self.add_module(name, fn)
-            calls.append((fn, idx))
+            calls.append((fn, idx, i in aux))
+        for i, (name, fn, _) in enumerate(steps, start=1):
+            if i in aux:  # auxiliary heads come last, as in torchvision's GoogLeNet
+                self.add_module(name, fn)
         self._calls = calls
         self._out = out
+        self._aux = aux  # steps run only in training; their outputs follow the main one
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor):
         values = [x]
-        for fn, idx in self._calls:
+        training = self.training
+        for fn, idx, aux in self._calls:
+            if aux and not training:
+                values.append(None)
+                continue
             values.append(fn(*[values[i] for i in idx]))
+        if self._aux and training:
+            return (values[self._out], *[values[i] for i in self._aux])
         return values[self._out]
 
     def extra_repr(self) -> str:
@@ -50,18 +61,28 @@ def _module(node: Node):
     return node.impl.module(node.args, node.in_shapes)
 
 
-def _container(graph: Graph, kind: str) -> GraphBlock:
+def _container(graph: Graph, kind: str, aux_names: list[str] | None = None) -> GraphBlock:
     position = {INPUT: 0}
+    aux_names = aux_names or []
+    nodes = graph.nodes()
+    # Auxiliary heads are built after the main network (torchvision's order, so that seeded
+    # initialisation draws the same random numbers).
+    built = {n.id: _module(n) for n in nodes if n.id not in aux_names}
+    built.update({n.id: _module(n) for n in nodes if n.id in aux_names})
     steps = []
-    for i, node in enumerate(graph.nodes(), start=1):
+    for i, node in enumerate(nodes, start=1):
         position[node.id] = i
-        steps.append((node.name, _module(node), tuple(position[s] for s in node.inputs)))
-    return GraphBlock(steps, position[graph.output], kind)
+        steps.append((node.name, built[node.id], tuple(position[s] for s in node.inputs)))
+    aux = tuple(position[name] for name in aux_names)
+    return GraphBlock(steps, position[graph.output], kind, aux)
 
 
 def build_module(model: Model) -> nn.Module:
-    """Instantiate the elaborated model with PyTorch's default initialisation."""
-    return _container(model.graph, model.name)
+    """Instantiate the elaborated model and initialise it with the spec's scheme."""
+    spec = model.checked.spec
+    module = _container(model.graph, model.name, spec.aux_outputs)
+    init.apply(spec.init, module)
+    return module
 
 
 def build_model(spec: str | Path | Model) -> nn.Module:

@@ -10,12 +10,12 @@ def count_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def count_macs(model: torch.nn.Module, shape: tuple[int, ...]) -> int:
-    """Multiply-accumulates of one forward pass: FlopCounterMode's total / 2."""
+def count_macs(model: torch.nn.Module, shape: tuple[int, ...], device: str = "cpu") -> int:
+    """Multiply-accumulates of one eval-mode forward pass: FlopCounterMode's total / 2."""
     model.eval()
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
-        model(torch.zeros(1, *shape))
+        model(torch.zeros(1, *shape, device=device))
     return counter.get_total_flops() // 2
 
 

@@ -55,5 +55,5 @@ class Act(Primitive):
 
     def call_source(self, args, inputs):
         if not args["fn"].known:
-            return f"_activation({args['fn']})({inputs[0]})"
+            return f"_apply_activation({args['fn']}, {inputs[0]})"
         return ACTIVATIONS[args["fn"].value][1].format(x=inputs[0])

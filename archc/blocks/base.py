@@ -105,8 +105,9 @@ class Primitive:
         """Output shape, parameter count, MACs for one sample."""
         raise NotImplementedError
 
-    def out_channels(self, args: dict[str, str], in_channels: str) -> str:
-        """Output channels as an expression (archc language) of the arguments."""
+    def out_channels(self, args: dict[str, str], in_channels: str | None) -> str | None:
+        """Output channels as an expression (archc language) of the arguments; None when
+        only the input's shape decides (flatten)."""
         return in_channels
 
     def module(self, args: dict, shapes: list[Shape]):

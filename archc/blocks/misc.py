@@ -13,7 +13,7 @@ class Flatten(Primitive):
     keeps_channels = False
 
     def out_channels(self, args, in_channels):
-        return in_channels
+        return None  # C * H * W: shapes decide, not the arguments
 
     def infer(self, args, shapes):
         return (math.prod(shapes[0]),), 0, 0

@@ -110,3 +110,6 @@ class AdaptiveAvgPool(Primitive):
 
     def source(self, args, in_channels, shape):
         return f"nn.AdaptiveAvgPool2d(({args['size']}, {args['size']}))"
+
+    def call_source(self, args, inputs):
+        return f"nn.functional.adaptive_avg_pool2d({inputs[0]}, ({args['size']}, {args['size']}))"

@@ -11,6 +11,7 @@ from pathlib import Path
 import jinja2
 
 from ..blocks import ACTIVATIONS
+from ..blocks.runtime_source import class_source, runtime_names
 from ..diagnostics import SpecError
 from ..graph import Node
 from ..shapes import Model
@@ -80,6 +81,17 @@ def _activation_helper(names: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _apply_activation_helper(names: list[str]) -> str:
+    lines = ["def _apply_activation(name: str, x: Tensor) -> Tensor:",
+             '    """Apply the activation a block parameter names."""']
+    for name in names:
+        spelling = ACTIVATIONS[name][1].format(x="x")
+        lines.append(f'    if name == "{name}":')
+        lines.append(f"        return {spelling}")
+    lines.append('    raise ValueError(f"unknown activation {name!r}")')
+    return "\n".join(lines)
+
+
 def display_path(path: str) -> str:
     """The spec path as written in headers: relative to the working directory when inside it."""
     p = Path(path)
@@ -104,15 +116,20 @@ def generate_source(model: Model) -> str:
         raise SpecError([checked.document.diag(("name",), f"class name {spec.name!r} clashes "
                                                "with a block class", "E501")])
     blocks = ["\n".join(BlockWriter(d, ctx).lines()) for d in defs]
-    body = "\n".join(blocks) + "\n".join(model_lines(model, ctx))
+    model_src = "\n".join(model_lines(model))
+    body = "\n".join(blocks) + model_src
     acts = sorted({n.args["fn"] for n in _walk(model.graph.nodes()) if n.op == "act"})
     helpers = []
     if "_make_divisible(" in body:
         helpers.append(MAKE_DIVISIBLE)
-    if "_activation(" in body:
+    if re.search(r"\b_activation\(", body):
         helpers.append(_activation_helper(acts))
-    imports = ["import math", ""] if "math." in body else []
-    imports += ["import torch"] if re.search(r"\btorch\.", body) else []
+    if "_apply_activation(" in body:
+        helpers.append(_apply_activation_helper(acts))
+    helpers += [class_source(name) for name in runtime_names() if f"{name}(" in body]
+    everything = body + "\n".join(helpers)
+    imports = ["import math", ""] if "math." in everything else []
+    imports += ["import torch"] if re.search(r"\btorch\.", everything) else []
     imports += ["from torch import Tensor, nn"]
     raw = Path(checked.path).read_bytes() if Path(checked.path).is_file() else \
         checked.document.text.encode()
@@ -130,7 +147,7 @@ def generate_source(model: Model) -> str:
         paper=docstring_text(_wrap(paper_line)), reference=docstring_text(
             comment(spec.reference)), spec_path=docstring_text(display_path(checked.path)),
         sha256=hashlib.sha256(raw).hexdigest(), imports=imports,
-        blocks=helpers + blocks, model="\n".join(model_lines(model, ctx)), factory=factory,
+        blocks=helpers + blocks, model=model_src, factory=factory,
         class_name=spec.name, factory_doc=docstring_text(
             f"{spec.name} ({model.params:,} parameters, {model.macs:,} MACs at "
             f"{'x'.join(map(str, model.input_shape))})."),

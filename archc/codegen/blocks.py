@@ -11,7 +11,8 @@ from .. import expr
 from ..blocks import Primitive, Val
 from ..graph import Node, _may_overwrite
 from ..spec import BlockDef, Row
-from .pysrc import Call, comment, literal, pyexpr, render
+from ..codegen_literals import literal
+from .pysrc import Call, comment, pyexpr, render
 
 _PY_TYPES = {"int": "int", "float": "float", "bool": "bool", "str": "str"}
 OUT_NAMES = ("out_channels", "out_features")
@@ -29,10 +30,11 @@ class Context:
     def def_out_channels(self, bdef: BlockDef) -> str:
         """The block's output channels in its own parameters (lets inlined)."""
         if bdef.op not in self._out_cache:
-            text = track(bdef.body, "in_channels", self, self.instances.get(bdef.op, []),
-                         bdef.out)[1]
+            text = track(bdef.body, "in_channels", self, [
+                n.env for n in self.instances.get(bdef.op, [])], bdef.out)[1]
             for name, parsed in reversed(bdef.lets):
-                text = expr.parse(text).substitute({name: parsed.text})
+                if text is not None:
+                    text = expr.parse(text).substitute({name: parsed.text})
             self._out_cache[bdef.op] = text
         return self._out_cache[bdef.op]
 
@@ -51,15 +53,20 @@ def arg_text(row: Row, param) -> str:
 
 def row_out(row: Row, ins: list[str], ctx: Context, envs: list[dict]) -> str:
     """Output channels of a row (archc expression) given its inputs' channels."""
+    """None when it cannot be written symbolically (after a flatten: it depends on H and W)."""
     if row.seq is not None:
         return track(row.seq, ins[0], ctx, envs)[1]
     impl = ctx.ops[row.op]
     if isinstance(impl, BlockDef):
+        out = ctx.def_out_channels(impl)
+        if out is None or (ins[0] is None and "in_channels" in expr.parse(out).names):
+            return None
         mapping = {p.name: f"({arg_text(row, p)})" for p in impl.params}
-        mapping["in_channels"] = f"({ins[0]})"
-        return expr.parse(ctx.def_out_channels(impl)).substitute(mapping)
+        if ins[0] is not None:
+            mapping["in_channels"] = f"({ins[0]})"
+        return expr.parse(out).substitute(mapping)
     if row.op == "concat":
-        return " + ".join(f"({c})" for c in ins)
+        return None if None in ins else " + ".join(f"({c})" for c in ins)
     if impl.keeps_channels:
         return ins[0]
     return impl.out_channels({p.name: arg_text(row, p) for p in impl.params}, ins[0])
@@ -67,8 +74,8 @@ def row_out(row: Row, ins: list[str], ctx: Context, envs: list[dict]) -> str:
 
 def choose(enabled: str, disabled: str, cond: str, envs: list[dict]) -> str:
     """Channels after a conditional row: one spelling when the instances allow it."""
-    if enabled == disabled:
-        return enabled
+    if enabled == disabled or enabled is None or disabled is None:
+        return enabled if enabled == disabled else None
 
     def agree(want: bool) -> bool:
         for env in envs:
@@ -125,20 +132,35 @@ class BlockWriter:
                     self.own_attr.add(i)
         for name, _ in bdef.lets:
             self.rename[name] = f"self.{name}" if name in self.stored_lets else name
+        # Functional rows read their arguments in forward(): those values live on self.
+        self.forward_rename = dict(self.rename)
+        self.stored: list[tuple[str, str]] = []  # (attribute, init expression)
+        if not bdef.sequential:
+            for row in bdef.body:
+                if self._is_module(row) or row.op is None:
+                    continue
+                for p in ctx.ops[row.op].params:
+                    value = row.args.get(p.name)
+                    if not _is_expression(p, value):
+                        continue
+                    for name in sorted(expr.parse(value).names):
+                        local = self.rename.get(name, name)
+                        if not local.startswith("self.") and (name, local) not in self.stored:
+                            self.stored.append((name, local))
+                            self.forward_rename[name] = f"self.{local}"
 
     def _is_module(self, row: Row) -> bool:
         impl = self.ctx.ops.get(row.op) if row.op else None
         return row.name is not None and (not isinstance(impl, Primitive) or impl.has_module)
 
     # ----------------------------------------------------------------- pieces
-    def vals(self, row: Row, impl) -> dict[str, Val]:
+    def vals(self, row: Row, impl, rename: dict[str, str] | None = None) -> dict[str, Val]:
         out = {}
         for p in impl.params:
             if p.name in row.args:
                 raw = row.args[p.name]
-                if isinstance(raw, str) and not (p.type == "str" and (
-                        p.choices is None or raw in p.choices)):
-                    out[p.name] = Val(src=pyexpr(raw, self.rename))
+                if _is_expression(p, raw):
+                    out[p.name] = Val(src=pyexpr(raw, rename or self.rename))
                 else:
                     out[p.name] = Val(raw)
             elif p.name in getattr(impl, "context_defaults", {}):
@@ -149,7 +171,7 @@ class BlockWriter:
 
     def construct(self, row: Row, in_ch: str, rows: list[Row], i: int, seq: bool, indent: int):
         """A Call building the row's module, or statements ending in ``nn.Sequential``."""
-        ch = pyexpr(in_ch, self.rename)
+        ch = pyexpr(in_ch, self.rename) if in_ch is not None else self.concrete_in(row)
         if row.seq is not None:
             return self.sequential(row.seq, in_ch, indent)
         impl = self.ctx.ops[row.op]
@@ -159,6 +181,20 @@ class BlockWriter:
         if row.op == "act" and "inplace" not in row.args:
             vals["inplace"] = Val(_may_overwrite(rows, i, 0, seq))
         return impl.source(vals, Val(src=ch), self.shape_of(row))
+
+    def concrete_in(self, row: Row) -> str:
+        """Input channels that only shapes decide (after a flatten): the same in every
+        instance of this model, or the block cannot be written as one class."""
+        seen = {child.in_shapes[0][0] for node in self.ctx.instances.get(self.bdef.op, [])
+                for child in _walk(node.body.nodes()) if child.row is row and child.in_shapes}
+        if len(seen) != 1:
+            from ..diagnostics import SpecError
+
+            raise SpecError([self.bdef.document.diag(
+                self.bdef.path, f"block {self.bdef.op!r}: the input width of a row after a "
+                "flatten differs between instances, so it cannot be one generated class",
+                "E502")])
+        return str(seen.pop())
 
     def shape_of(self, row: Row):
         # Only the rank matters to sources (BatchNorm1d vs 2d): any instance tells it.
@@ -200,8 +236,7 @@ class BlockWriter:
             out.append(prev)
             ch = row_out(row, [prev], self.ctx, self.envs)
             if _conditional(row):
-                ch = choose(ch, prev, row.when if isinstance(row.when, str) else "false",
-                            self.envs)
+                ch = choose(ch, prev, self.cond_text(row), self.envs)
             prev = ch
         return out
 
@@ -214,7 +249,7 @@ class BlockWriter:
                                                          not p.required))
         args = ["self", "in_channels: int"]
         for p in params:
-            ann = _PY_TYPES[p.type]
+            ann = _PY_TYPES[p.type] + (" | None" if p.default is None else "")
             args.append(f"{p.pyname}: {ann}" + ("" if p.required else f" = {literal(p.default)}"))
         return args
 
@@ -234,6 +269,8 @@ class BlockWriter:
         for i, attr in self.hoisted.items():
             if i in self.own_attr:
                 body.append(f"        {attr} = {self.cond(b.body[i])}")
+        for _, local in self.stored:
+            body.append(f"        self.{local} = {local}")
         if b.sequential:
             seq = self.sequential(b.body, "in_channels", 8)
             if isinstance(seq, Call):
@@ -261,7 +298,6 @@ class BlockWriter:
             if not self._is_module(row):
                 continue
             inner = indent + 4 if _conditional(row) else indent
-            lines += _step(row, indent)
             if _conditional(row):
                 lines += [f"{pad}self.{row.name} = None", f"{pad}if {self.cond(row)}:"]
             code = self.construct(row, in_ch, self.bdef.body, i, False, inner)
@@ -291,7 +327,7 @@ class BlockWriter:
                 call = f"self.{row.name}({ins[0]})"
             else:
                 impl = self.ctx.ops[row.op]
-                call = impl.call_source(self.vals(row, impl), ins)
+                call = impl.call_source(self.vals(row, impl, self.forward_rename), ins)
             lines += _step(row, 8)
             if not _conditional(row):
                 lines += render(8, f"{target} = ", call)
@@ -317,6 +353,12 @@ class BlockWriter:
         result = var[self.bdef.out] if self.bdef.out else chain
         lines.append(f"        return {result}")
         return ["    def forward(self, x: Tensor) -> Tensor:", *lines]
+
+
+def _is_expression(param, value) -> bool:
+    """A column value written as an expression (not a number, nor a literal choice)."""
+    return isinstance(value, str) and not (param.type == "str" and (
+        param.choices is None or value in param.choices))
 
 
 def _conditional(row: Row) -> bool:

@@ -3,14 +3,14 @@ the inferred output shape after every line."""
 
 from __future__ import annotations
 
-from ..blocks import Primitive, Val
+from ..blocks import Val, init
 from ..graph import INPUT, Graph, Node
 from ..shapes import Model, describe
-from .blocks import block_call
+from .blocks import block_call, docstring
 from .pysrc import Call, comment, render
 
 
-def node_source(node: Node, ctx) -> Call | str:
+def node_source(node: Node) -> Call | str:
     """Source constructing one instance (children of a group are laid out by the caller)."""
     in_ch = Val(node.in_shapes[0][0])
     if node.kind == "block":
@@ -21,13 +21,19 @@ def node_source(node: Node, ctx) -> Call | str:
 
 
 def row_comment(node: Node) -> str | None:
-    """``# t=6, c=24, n=2, s=2`` above the first repeat of a block row or a repeated row."""
+    """``# t=6, c=24, n=2, s=2`` above the first instance of a block row, a repeated row, or
+    an inline block's rows."""
+    if node.inline_row is not None:
+        if not node.inline_first:
+            return None
+        cols = ", ".join(f"{k}={v}" for k, v in node.columns.items())
+        return comment(f"{node.inline_row.op}: {cols}" if cols else node.inline_row.op)
     if node.repeat or not node.columns or (node.kind == "op" and node.repeats == 1):
         return None
     return comment(", ".join(f"{k}={v}" for k, v in node.columns.items()))
 
 
-def sequential_lines(graph: Graph, indent: int, prefix: str, suffix: str, ctx) -> list[str]:
+def sequential_lines(graph: Graph, indent: int, prefix: str, suffix: str) -> list[str]:
     pad = " " * indent
     lines = [f"{pad}{prefix}nn.Sequential("]
     for child in graph.nodes():
@@ -36,10 +42,10 @@ def sequential_lines(graph: Graph, indent: int, prefix: str, suffix: str, ctx) -
             lines.append(f"{pad}    # {note}")
         shape = describe(child.out_shape)
         if child.kind == "seq":
-            lines.extend(sequential_lines(child.body, indent + 4, "", ",", ctx))
+            lines.extend(sequential_lines(child.body, indent + 4, "", ","))
             lines[-1] += f"  # {shape}"
         else:
-            lines.extend(render(indent + 4, "", node_source(child, ctx), ",", shape))
+            lines.extend(render(indent + 4, "", node_source(child), ",", shape))
     lines.append(f"{pad}){suffix}")
     return lines
 
@@ -50,11 +56,9 @@ def _is_module(node: Node) -> bool:
     return node.name is not None and node.impl.has_module
 
 
-def model_lines(model: Model, ctx) -> list[str]:
+def model_lines(model: Model) -> list[str]:
     spec = model.checked.spec
     out = [f"class {spec.name}(nn.Module):"]
-    from .blocks import docstring
-
     paper = spec.paper
     cite = f"{paper.authors} ({paper.year}): {paper.title}" if paper else ""
     out += docstring(comment(spec.description) or f"{spec.name}, compiled from its spec.",
@@ -62,55 +66,81 @@ def model_lines(model: Model, ctx) -> list[str]:
     out.append("")
     out.append("    def __init__(self) -> None:")
     out.append("        super().__init__()")
-    for node in model.graph.nodes():
+    aux = spec.aux_outputs
+    nodes = model.graph.nodes()
+    main = [n for n in nodes if n.id not in aux]
+    extra = [n for n in nodes if n.id in aux]
+    for node in main + extra:  # auxiliary heads last (torchvision's construction order)
         if not _is_module(node):
             continue
+        if node is (extra[0] if extra else None):
+            out.append("        # auxiliary classifiers: run in training only")
         note = row_comment(node)
         if note:
             out.append(f"        # {note}")
         if node.kind == "seq":
-            out.extend(sequential_lines(node.body, 8, f"self.{node.name} = ", "", ctx))
+            out.extend(sequential_lines(node.body, 8, f"self.{node.name} = ", ""))
         else:
-            out.extend(render(8, f"self.{node.name} = ", node_source(node, ctx), "",
+            out.extend(render(8, f"self.{node.name} = ", node_source(node), "",
                               describe(node.out_shape)))
+    out.extend("        " + line for line in init.source(spec.init))
     out.append("")
-    out.extend(forward_lines(model, ctx))
+    out.extend(forward_lines(model))
     return out
 
 
-def forward_lines(model: Model, ctx) -> list[str]:
+def _variables(graph: Graph, aux: set[str]) -> dict[str, str]:
+    """Variable per node: the chain runs in ``x``; a value read after ``x`` has moved on, and
+    every auxiliary output, gets a variable named after its row."""
+    nodes = graph.nodes()
+    order = {INPUT: -1, **{n.id: i for i, n in enumerate(nodes)}}
+    readers: dict[str, list[int]] = {}
+    for i, n in enumerate(nodes):
+        for src in n.inputs:
+            readers.setdefault(src, []).append(i)
+    out = {}
+    for nid, pos in order.items():
+        node = graph.node(nid) if nid != INPUT else None
+        if node is not None and node.id in aux:
+            out[nid] = node.name
+            continue
+        overwrite = next((i for i, n in enumerate(nodes) if i > pos and n.id not in aux),
+                         len(nodes))
+        late = any(r > overwrite for r in readers.get(nid, []))
+        out[nid] = "x" if not late else ("inputs" if node is None else node.name or
+                                         f"{node.op}_out")
+    return out
+
+
+def forward_lines(model: Model) -> list[str]:
     graph = model.graph
-    referenced = {i for n in graph.nodes() for i in n.inputs}
-    chain = {n.id for n in graph.nodes()}
-    var = {INPUT: "x"}
-    prev = INPUT
+    aux = set(model.checked.spec.aux_outputs)
+    var = _variables(graph, aux)
     lines = []
+    if var[INPUT] != "x":
+        lines.append(f"        {var[INPUT]} = x")
     for node in graph.nodes():
-        ins = [var[i] for i in node.inputs]
-        explicit = node.row.from_ is not None
-        target = "x" if not explicit and node.id not in _nonlocal(graph) else (node.name or "x")
+        ins = [var[i] if i != INPUT else var[INPUT] if var[INPUT] != "x" else "x"
+               for i in node.inputs]
         if _is_module(node):
             call = f"self.{node.name}({ins[0]})"
         else:
             vals = {k: Val(v) for k, v in node.args.items()}
             call = node.impl.call_source(vals, ins)
-        lines.extend(render(8, f"{target} = ", call, "", describe(node.out_shape)))
-        var[node.id] = target
-        prev = node.id
-    del referenced, chain
-    lines.append(f"        return {var[graph.output if graph.out else prev]}")
-    return ["    def forward(self, x: Tensor) -> Tensor:", *lines]
-
-
-def _nonlocal(graph: Graph) -> set[str]:
-    """Nodes read by a row other than the next one: they need their own variable."""
-    order = graph.order
-    out = set()
-    for i, nid in enumerate(order):
-        for src in graph.node(nid).inputs:
-            if src != "input" and (order.index(src) != i - 1):
-                out.add(src)
-    return out
-
-
-__all__ = ["model_lines", "Primitive"]
+        target = var[node.id]
+        if node.id in aux:
+            lines.append(f"        {target}: Tensor | None = None")
+            lines.append("        if self.training:")
+            lines.extend(render(12, f"{target} = ", call, "", describe(node.out_shape)))
+        else:
+            lines.extend(render(8, f"{target} = ", call, "", describe(node.out_shape)))
+    result = var[graph.output]
+    if aux:
+        extra = ", ".join(var[a] for a in model.checked.spec.aux_outputs)
+        lines.append("        if self.training:")
+        lines.append(f"            return {result}, {extra}")
+        ret = "Tensor | tuple[Tensor, ...]"
+    else:
+        ret = "Tensor"
+    lines.append(f"        return {result}")
+    return [f"    def forward(self, x: Tensor) -> {ret}:", *lines]

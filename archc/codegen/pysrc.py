@@ -4,7 +4,6 @@ formatted without running a formatter at build time."""
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
@@ -12,18 +11,6 @@ from .. import expr
 from ..blocks.base import Call
 
 LINE = 88
-
-
-def literal(value: object) -> str:
-    """A Python literal for a spec value (strings double-quoted, as ruff formats them)."""
-    if isinstance(value, str):
-        return json.dumps(value)  # escapes quotes, backslashes, control and non-ASCII chars
-    if isinstance(value, (bool, int)) or value is None:
-        return repr(value)
-    if isinstance(value, float):
-        text = repr(value)
-        return text if text not in ("inf", "-inf", "nan") else f'float("{text}")'
-    raise TypeError(f"no literal for {type(value).__name__}")
 
 
 def pyexpr(text: str, rename: dict[str, str]) -> str:

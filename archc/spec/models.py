@@ -96,6 +96,8 @@ class ParamSpec(_Strict):
 
     type: Literal["int", "float", "bool", "str"] = Field("int", description="Value type.")
     default: Scalar | None = Field(None, description="Default value; absent means required.")
+    optional: bool = Field(False, description="Without a default, the parameter may be left out "
+                           "and is then null (e.g. padding: automatic).")
     doc: str = Field("", description="What the parameter means (paper's wording).")
     py: str | None = Field(None, pattern=IDENT,
                            description="Argument name in generated code (e.g. s -> stride).")
@@ -191,6 +193,8 @@ class Spec(_Strict):
         "input with 'from' and do not continue the chain.")
     extends: str | None = Field(None, description="Base spec (path relative to this file); this "
                                 "file states only what differs.")
+    patch: dict[str, dict[str, Scalar | list | None]] | None = Field(
+        None, description="Column changes to rows of the base, by row name.")
     blocks: dict[str, BlockSpec] = Field(default_factory=dict,
                                          description="Block types defined by this spec.")
     layers: list[Row] = Field(min_length=1, description="The table's rows, in order.")

@@ -297,7 +297,8 @@ def _block_def(name: str, spec: BlockSpec, doc: Document, path: PathT, ops: dict
         pynames.add(pyname)
         if p.default is not None and p.type != "str" and isinstance(p.default, str):
             checker.error((*ppath, "default"), "defaults are values, not expressions", "E221")
-        params.append(Param(pname, p.type, REQUIRED if p.default is None else p.default, p.doc,
+        default = (None if p.optional else REQUIRED) if p.default is None else p.default
+        params.append(Param(pname, p.type, default, p.doc,
                             p.py, tuple(p.choices) if p.choices else None, p.min, p.max,
                             p.first_only, p.scale))
     scope = {p.name for p in params} | {"in_channels"}
@@ -441,7 +442,7 @@ def validate(doc: Document) -> CheckedSpec:
                           key=True)
         elif pname in ("width", "depth", "block_index", "block_count"):
             checker.error(("params", pname), f"{pname!r} is provided by archc", "E220",
-                          key=True, hint=f"set it under 'scaling:'" if pname in (
+                          key=True, hint="set it under 'scaling:'" if pname in (
                               "width", "depth") else "rows read it; it cannot be set")
     scope = set(spec.params) | {"width", "depth", "block_index", "block_count"}
     top = checker.rows(spec.layers, ("layers",), scope, in_block=False, in_seq=False)

@@ -1,0 +1,62 @@
+"""Small modules that torch.nn lacks, used by live models and copied verbatim into generated
+files (codegen reads this file's source, so each class is written once)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class StochasticDepth(nn.Module):
+    """Drop the residual branch per sample with probability p (Huang et al. 2016), scaling
+    survivors by 1 / (1 - p); identity in eval mode. Same as torchvision.ops.StochasticDepth."""
+
+    def __init__(self, p: float, mode: str = "row") -> None:
+        super().__init__()
+        self.p = p
+        self.mode = mode
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        survival = 1.0 - self.p
+        if self.mode == "row":
+            size = [x.shape[0]] + [1] * (x.ndim - 1)
+        else:
+            size = [1] * x.ndim
+        noise = torch.empty(size, dtype=x.dtype, device=x.device)
+        noise = noise.bernoulli_(survival)
+        if survival > 0.0:
+            noise.div_(survival)
+        return x * noise
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, mode={self.mode}"
+
+
+class ChannelShuffle(nn.Module):
+    """Interleave channels across groups (ShuffleNet, Zhang et al. 2018)."""
+
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: Tensor) -> Tensor:
+        n, c, h, w = x.shape
+        x = x.view(n, self.groups, c // self.groups, h, w)
+        x = torch.transpose(x, 1, 2).contiguous()
+        return x.view(n, c, h, w)
+
+
+class ChannelAffine(nn.Module):
+    """Per-channel x * scale + shift with constants (input whitening); no state_dict entries."""
+
+    def __init__(self, scale: list[float], shift: list[float]) -> None:
+        super().__init__()
+        self.scale = scale
+        self.shift = shift
+
+    def forward(self, x: Tensor) -> Tensor:
+        scale = x.new_tensor(self.scale).view(1, -1, 1, 1)
+        shift = x.new_tensor(self.shift).view(1, -1, 1, 1)
+        return x * scale + shift
