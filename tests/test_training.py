@@ -1,0 +1,147 @@
+"""Training-mode behaviour: dropout, stochastic depth and auxiliary heads act only in training,
+exactly as in the references (same random numbers under the same seed)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+torch = pytest.importorskip("torch")
+tv = pytest.importorskip("torchvision.models")
+
+import archc  # noqa: E402
+
+from .conftest import GENERATED, SPECS, import_file  # noqa: E402
+
+
+def _pair(name, factory):
+    ref = factory()
+    live = archc.build_model(SPECS / f"{name}.yaml")
+    gen = getattr(import_file(GENERATED / f"{name}.py"), name)()
+    live.load_state_dict(ref.state_dict())
+    gen.load_state_dict(ref.state_dict())
+    return ref, live, gen
+
+
+def _run(model, x, seed):
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        return model(x)
+
+
+@pytest.mark.parametrize("name, factory", [
+    ("mobilenet_v2", tv.mobilenet_v2),            # dropout
+    ("efficientnet_b0", tv.efficientnet_b0),      # dropout and stochastic depth
+    ("mobilenet_v3_small", tv.mobilenet_v3_small),
+])
+def test_randomness_only_in_training_and_same_as_reference(name, factory):
+    ref, live, gen = _pair(name, factory)
+    x = torch.randn(4, 3, 64, 64)
+    for m in (ref, live, gen):
+        m.train()
+    expected = _run(ref, x, 7)
+    for model in (live, gen):
+        out = _run(model, x, 7)
+        torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+        assert not torch.allclose(_run(model, x, 8), out)  # training draws new masks
+    for m in (live, gen):  # training moved the running statistics: start from ref's again
+        m.load_state_dict(ref.state_dict())
+    for m in (ref, live, gen):
+        m.eval()
+    a, b = _run(live, x, 1), _run(live, x, 2)
+    torch.testing.assert_close(a, b)  # eval: deterministic
+    torch.testing.assert_close(a, _run(ref, x, 3), atol=1e-5, rtol=1e-5)
+
+
+def test_stochastic_depth_rates_grow_with_block_index():
+    model = archc.compile_spec(SPECS / "efficientnet_b0.yaml")
+    rates = [n.args["sd"] for stage in model.graph.nodes()[0].body.nodes()[1:8]
+             for n in stage.body.nodes()]
+    assert len(rates) == 16
+    assert rates == pytest.approx([0.2 * i / 16 for i in range(16)])
+
+
+def test_googlenet_aux_outputs_only_in_training():
+    ref, live, gen = _pair("googlenet", lambda: tv.googlenet(aux_logits=True,
+                                                             init_weights=True))
+    x = torch.randn(2, 3, 96, 96)
+    for m in (ref, live, gen):
+        m.train()
+    expected = _run(ref, x, 5)
+    for model in (live, gen):
+        out = _run(model, x, 5)
+        assert isinstance(out, tuple) and len(out) == 3
+        for got, want in zip(out, (expected.logits, expected.aux_logits2,
+                                   expected.aux_logits1)):
+            torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+        model.eval()
+        out = _run(model, x, 5)
+        assert isinstance(out, torch.Tensor) and out.shape == (2, 1000)
+
+
+def test_googlenet_input_transform_matches_transform_input(tmp_path):
+    variant = tmp_path / "googlenet_ti.yaml"
+    variant.write_text(
+        f"extends: {SPECS / 'googlenet.yaml'}\n"
+        "name: GoogLeNetTI\n"
+        "input_transform:\n"
+        "  scale: [0.229 / 0.5, 0.224 / 0.5, 0.225 / 0.5]\n"
+        "  shift: [(0.485 - 0.5) / 0.5, (0.456 - 0.5) / 0.5, (0.406 - 0.5) / 0.5]\n")
+    ref = tv.googlenet(aux_logits=True, init_weights=True, transform_input=True).eval()
+    live = archc.build_model(variant).eval()
+    live.load_state_dict(ref.state_dict(), strict=True)
+    source = archc.generate(variant)
+    path = tmp_path / "googlenet_ti.py"
+    path.write_text(source)
+    gen = import_file(path).googlenet_ti().eval()
+    gen.load_state_dict(ref.state_dict(), strict=True)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(live(x), ref(x), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(gen(x), ref(x), atol=1e-5, rtol=1e-5)
+
+
+def test_lenet5_generated_module_trains_on_digits():
+    datasets = pytest.importorskip("sklearn.datasets")
+    start = time.perf_counter()
+    torch.manual_seed(0)
+    digits = datasets.load_digits()
+    x = torch.tensor(digits.images, dtype=torch.float32) / 16.0
+    # 8x8 digits scaled 3x (nearest) and padded to 32x32, as MNIST's 28x28 were for LeNet-5
+    x = torch.nn.functional.interpolate(x.unsqueeze(1), scale_factor=3, mode="nearest")
+    x = torch.nn.functional.pad(x, (4, 4, 4, 4))
+    y = torch.tensor(digits.target)
+    perm = torch.randperm(len(x))
+    train, test = perm[:1400], perm[1400:]
+    model = import_file(GENERATED / "lenet5.py").lenet5()
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    for _ in range(20):
+        model.train()
+        for idx in train[torch.randperm(len(train))].split(32):
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
+            loss.backward()
+            opt.step()
+    model.eval()
+    with torch.no_grad():
+        accuracy = (model(x[test]).argmax(1) == y[test]).float().mean().item()
+    assert accuracy >= 0.95, accuracy
+    assert time.perf_counter() - start < 60
+
+
+def test_mobilenet_v1_matches_timm():
+    timm = pytest.importorskip("timm")
+    from .reference import count_macs, count_params
+
+    ref = timm.create_model("mobilenetv1_100", pretrained=False).eval()
+    paper = archc.compile_spec(SPECS / "mobilenet_v1.yaml")
+    assert paper.params == count_params(ref) == 4_231_976
+    assert paper.macs == count_macs(ref, (3, 224, 224))
+    # timm uses ReLU6 where the paper has ReLU: with act=relu6 the weights and outputs agree
+    live = archc.build_model(archc.compile_spec(SPECS / "mobilenet_v1.yaml",
+                                                overrides=["act=relu6"])).eval()
+    live.load_state_dict(ref.state_dict(), strict=True)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(live(x), ref(x), atol=1e-5, rtol=1e-5)
