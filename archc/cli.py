@@ -44,6 +44,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("--json", action="store_true", help="print JSON")
     common(p)
+    p = sub.add_parser("diff", help="what changed between two specs, row by row")
+    p.add_argument("specs", nargs=2, metavar="SPEC")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    common(p)
+    p = sub.add_parser("schema", help="print the JSON Schema of the spec language")
+    p = sub.add_parser("ops", help="list the ops (primitives and library blocks) and columns")
     return parser
 
 
@@ -107,7 +113,7 @@ def cmd_build(args) -> int:
         _report(diags, args.format)
         return EXIT_SPEC
     out_dir = Path(args.output)
-    for path, _, text in results:
+    for path, _, text in results:  # every spec compiled: now write, each file atomically
         target = out_dir / f"{factory_name(path)}.py"
         write_atomic(target, text)
         print(f"wrote {target}")
@@ -126,14 +132,49 @@ def cmd_summary(args) -> int:
     return EXIT_OK
 
 
+def cmd_diff(args) -> int:
+    from .diff import diff_dict, diff_text
+
+    results, diags = _compile_all(args.specs, args, generate=False)
+    if diags:
+        _report(diags, args.format)
+        return EXIT_SPEC
+    a, b = results[0][1], results[1][1]
+    print(json.dumps(diff_dict(a, b), indent=2) if args.json else diff_text(a, b))
+    return EXIT_OK
+
+
+def cmd_schema(args) -> int:
+    from .spec.schema import schema_text
+
+    sys.stdout.write(schema_text())
+    return EXIT_OK
+
+
+def cmd_ops(args) -> int:
+    from .spec.registry import builtin_ops
+
+    for name, op in sorted(builtin_ops().items()):
+        kind = "block" if hasattr(op, "body") else "primitive"
+        print(f"{name}  ({kind}) {' '.join((op.doc or '').split())}")
+        for p in op.params:
+            default = "required" if p.required else f"default {p.default!r}"
+            print(f"    {p.name}: {p.type}, {default}. {p.doc}")
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``archc`` console script."""
     args = _parser().parse_args(argv)
-    handler = {"check": cmd_check, "build": cmd_build, "summary": cmd_summary}[args.command]
+    handler = {"check": cmd_check, "build": cmd_build, "summary": cmd_summary,
+               "diff": cmd_diff, "schema": cmd_schema, "ops": cmd_ops}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into head & co.
+        sys.stderr.close()
+        return EXIT_OK
     except Exception as exc:  # a bug in archc, not in the spec: say so without a traceback
         print(f"archc: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         print("archc: please report this with the spec that caused it", file=sys.stderr)

@@ -128,9 +128,9 @@ class SqueezeExcitation(nn.Module):
         out = self.fc1(out)
         out = self.activation(out)
         out = self.fc2(out)
-        scale_activation = self.scale_activation(out)
+        out = self.scale_activation(out)
         # scale
-        out = scale_activation * x
+        out = out * x
         return out
 
 
@@ -191,13 +191,11 @@ class MBConv(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.block(x)
-        stochastic_depth = out
         if self.stochastic_depth is not None:
-            stochastic_depth = self.stochastic_depth(out)
+            out = self.stochastic_depth(out)
         # residual
-        out = stochastic_depth
         if self.use_res_connect:
-            out = stochastic_depth + x
+            out = out + x
         return out
 
 

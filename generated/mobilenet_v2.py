@@ -89,11 +89,10 @@ class InvertedResidual(nn.Module):
         self.conv = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
-        conv = self.conv(x)
+        out = self.conv(x)
         # residual
-        out = conv
         if self.use_res_connect:
-            out = x + conv
+            out = x + out
         return out
 
 

@@ -101,9 +101,9 @@ class SqueezeExcitation(nn.Module):
         out = self.fc1(out)
         out = self.activation(out)
         out = self.fc2(out)
-        scale_activation = self.scale_activation(out)
+        out = self.scale_activation(out)
         # scale
-        out = scale_activation * x
+        out = out * x
         return out
 
 
@@ -161,11 +161,10 @@ class InvertedResidual(nn.Module):
         self.block = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
-        block = self.block(x)
+        out = self.block(x)
         # residual
-        out = block
         if self.use_res_connect:
-            out = x + block
+            out = x + out
         return out
 
 

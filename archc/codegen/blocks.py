@@ -314,9 +314,7 @@ class BlockWriter:
         """forward(): a disabled row is skipped by the chain; a reference to it by name reads
         its first input (the semantics of :meth:`archc.graph.Expander.rows`)."""
         rows = self.bdef.body
-        wanted = {r for row in rows for r in _refs(row)}
-        if self.bdef.out:
-            wanted.add(self.bdef.out)
+        wanted = _needs_variable(rows, self.bdef.out)
         var = {"input": "x"}
         chain, lines = "x", []
         for i, row in enumerate(rows):
@@ -353,6 +351,19 @@ class BlockWriter:
         result = var[self.bdef.out] if self.bdef.out else chain
         lines.append(f"        return {result}")
         return ["    def forward(self, x: Tensor) -> Tensor:", *lines]
+
+
+def _needs_variable(rows: list[Row], out: str | None) -> set[str]:
+    """Rows whose value must outlive the chain variable: read by a row other than the next,
+    or read by name while they branch off the chain (an explicit 'from')."""
+    wanted = {out} if out else set()
+    for i, row in enumerate(rows):
+        if not row.name:
+            continue
+        readers = [j for j, r in enumerate(rows) if row.name in _refs(r)]
+        if any(j != i + 1 for j in readers) or (readers and row.from_ is not None):
+            wanted.add(row.name)
+    return wanted
 
 
 def _is_expression(param, value) -> bool:

@@ -57,9 +57,26 @@ def library() -> dict[str, BlockDef]:
     return out
 
 
+@lru_cache(maxsize=1)
+def plugins() -> dict[str, Primitive]:
+    """Primitive ops registered by installed packages under the ``archc.primitives`` entry
+    point group (for what YAML cannot express). Specs can only *use* them by op name; nothing
+    in a spec can name Python code to import."""
+    from importlib.metadata import entry_points
+
+    found: dict[str, Primitive] = {}
+    for ep in entry_points(group="archc.primitives"):
+        obj = ep.load()
+        op = obj() if isinstance(obj, type) else obj
+        if not isinstance(op, Primitive) or not op.op or op.op in PRIMITIVES:
+            raise RuntimeError(f"entry point {ep.name!r} is not a new archc Primitive")
+        found[op.op] = op
+    return found
+
+
 def builtin_ops() -> dict[str, Op]:
     """Every op a spec can use without defining it."""
-    return {**PRIMITIVES, **library()}
+    return {**PRIMITIVES, **plugins(), **library()}
 
 
 def declared_params(op: Op) -> tuple[Param, ...]:

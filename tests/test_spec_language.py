@@ -1,0 +1,180 @@
+"""Spec-language features: variants (extends/patch/--set), scaling, inline and user-defined
+blocks, the JSON Schema and diff."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import archc
+from archc.diagnostics import SpecError
+
+from .conftest import ROOT, SPECS
+
+
+def test_variant_files_are_short_and_extend_their_bases():
+    for name, base in [("mobilenet_v2_x0_5", "mobilenet_v2"), ("mobilenet_v2_x1_4",
+                                                                "mobilenet_v2"),
+                       ("resnet101", "resnet50"), ("resnet152", "resnet50"),
+                       ("vgg16_bn", "vgg16"), *[(f"efficientnet_b{i}", "efficientnet_b0")
+                                                for i in range(1, 8)]]:
+        text = (SPECS / f"{name}.yaml").read_text()
+        assert f"extends: {base}.yaml" in text
+        assert len([ln for ln in text.splitlines() if ln.strip()]) <= 12, name
+
+
+def test_extends_merges_and_patch_edits_rows_by_name(write_spec, tmp_path):
+    (tmp_path / "base.yaml").write_text(
+        "name: Base\ninput: [3, 32, 32]\nparams: {classes: 10}\nlayers:\n"
+        "  - {name: stage, op: basic_block, c: 16, n: 2, s: 1}\n"
+        "  - {op: global_avg_pool}\n  - {op: flatten}\n  - {name: fc, op: linear, c: classes}\n")
+    child = write_spec("extends: base.yaml\nname: Child\nparams: {classes: 5}\n"
+                       "patch:\n  stage: {n: 3, c: 8}\n", "child.yaml")
+    model = archc.compile_spec(child)
+    assert model.name == "Child" and model.output_shape == (5,)
+    stage = model.graph.nodes()[0]
+    assert len(stage.body.nodes()) == 3 and stage.out_shape == (8, 32, 32)
+
+
+def test_extends_errors_point_at_the_right_file(write_spec, tmp_path):
+    (tmp_path / "base.yaml").write_text(
+        "name: Base\ninput: [3, 32, 32]\nlayers:\n  - {name: conv, op: conv, c: 0, k: 3}\n")
+    child = write_spec("extends: base.yaml\nname: Child\n", "child.yaml")
+    with pytest.raises(SpecError) as exc:
+        archc.compile_spec(child)
+    d = exc.value.diagnostics[0]
+    assert d.file.endswith("base.yaml") and (d.line, d.column) == (4, 31)
+    cyc = write_spec("extends: cyc.yaml\nname: Cyc\n", "cyc.yaml")
+    with pytest.raises(SpecError, match="cycle"):
+        archc.compile_spec(cyc)
+    missing = write_spec("extends: nope.yaml\n", "missing.yaml")
+    with pytest.raises(SpecError, match="base spec not found") as exc:
+        archc.compile_spec(missing)
+    assert exc.value.line == 1 and exc.value.column == 10
+    bad_patch = write_spec("extends: base.yaml\npatch: {cnov: {c: 8}}\n", "patch.yaml")
+    with pytest.raises(SpecError, match="patch names no row") as exc:
+        archc.compile_spec(bad_patch)
+    assert exc.value.diagnostics[0].hint == "did you mean 'conv'?"
+
+
+def test_set_overrides_params_and_dotted_keys(cli):
+    code, out, _ = cli("summary", str(SPECS / "mobilenet_v2.yaml"), "--json",
+                       "--set", "num_classes=10", "--set", "scaling.width=0.5")
+    data = json.loads(out)
+    assert code == 0 and data["output_shape"] == [10]
+    assert data["params"] == 1_968_680 - 1281 * 990  # torchvision width 0.5, 10 classes
+
+
+def test_scaling_rounds_like_the_references():
+    model = archc.compile_spec(SPECS / "efficientnet_b4.yaml")
+    stages = model.graph.nodes()[0].body.nodes()
+    assert [len(s.body.nodes()) for s in stages[1:8]] == [2, 4, 4, 6, 6, 8, 2]  # ceil(n * 1.8)
+    assert stages[0].out_shape[0] == 48  # make_divisible(32 * 1.4, 8)
+
+
+def test_user_defined_block_with_let_when_and_branches(write_spec):
+    path = write_spec("""
+name: Tiny
+input: [3, 16, 16]
+blocks:
+  gated:
+    doc: A gated residual unit.
+    params:
+      c: {type: int, py: out_channels}
+      e: {type: float, default: 2.0, py: expansion}
+    let:
+      hidden: round(in_channels * e)
+      skip: in_channels == c
+    body:
+      - {name: expand, op: conv, c: hidden, k: 1, when: e != 1}
+      - {name: mix, op: conv, c: c, k: 3}
+      - {name: gate, op: conv, c: c, k: 1, from: input}
+      - {name: sig, op: act, fn: sigmoid}
+      - {name: gated, op: mul, from: [mix, sig]}
+      - {op: add, from: [input, gated], when: skip}
+layers:
+  - {name: a, op: gated, c: 8}
+  - {name: b, op: gated, c: 8, e: 1}
+""")
+    model = archc.compile_spec(path)
+    a, b = model.graph.nodes()
+    assert [n.name for n in a.body.nodes() if n.name] == ["expand", "mix", "gate", "sig",
+                                                          "gated"]
+    assert [n.name for n in b.body.nodes() if n.name] == ["mix", "gate", "sig", "gated"]
+    assert a.params == 3 * 6 + 6 + 6 * 8 * 9 + 8 + 3 * 8 + 8
+    source = archc.generate(path)
+    assert source.count("class Gated(nn.Module):") == 1
+    assert "hidden = round(in_channels * expansion)" in source
+
+
+def test_user_block_generated_and_live_agree(write_spec, tmp_path):
+    torch = pytest.importorskip("torch")
+    from .conftest import import_file
+
+    path = write_spec("""
+name: Tiny
+input: [3, 16, 16]
+blocks:
+  gated:
+    params:
+      c: {type: int, py: out_channels}
+      e: {type: float, default: 2.0, py: expansion}
+    let:
+      hidden: round(in_channels * e)
+      skip: in_channels == c
+    body:
+      - {name: expand, op: conv, c: hidden, k: 1, when: e != 1}
+      - {name: mix, op: conv, c: c, k: 3}
+      - {name: gate, op: conv, c: c, k: 1, from: input}
+      - {name: sig, op: act, fn: sigmoid}
+      - {name: gated, op: mul, from: [mix, sig]}
+      - {op: add, from: [input, gated], when: skip}
+layers:
+  - {name: a, op: gated, c: 8}
+  - {name: b, op: gated, c: 8, e: 1}
+  - {name: c, op: gated, c: 8, e: 3}
+""", "tiny.yaml")
+    live = archc.build_model(path).eval()
+    target = tmp_path / "tiny.py"
+    target.write_text(archc.generate(path))
+    gen = import_file(target).tiny().eval()
+    gen.load_state_dict(live.state_dict(), strict=True)
+    x = torch.randn(2, 3, 16, 16)
+    torch.testing.assert_close(gen(x), live(x))
+
+
+def test_schema_is_committed_fresh_and_validates_every_spec():
+    jsonschema = pytest.importorskip("jsonschema")
+    from archc.loader import load_file
+    from archc.spec.schema import json_schema, schema_text
+
+    committed = ROOT / "schema" / "archc.schema.json"
+    assert committed.read_text() == schema_text(), "run: archc schema > schema/archc.schema.json"
+    validator = jsonschema.Draft202012Validator(json_schema())
+    jsonschema.Draft202012Validator.check_schema(json_schema())
+    for spec in sorted(SPECS.glob("*.yaml")):
+        text = spec.read_text()
+        assert text.startswith("# yaml-language-server: $schema=../schema/archc.schema.json")
+        errors = list(validator.iter_errors(load_file(spec).data))
+        assert not errors, (spec.name, errors[0].message)
+    bad = {"name": "X", "input": [3, 8, 8], "layers": [{"name": "c", "op": "conv", "c": 8,
+                                                        "k": 3, "stride": 2}]}
+    assert any("stride" in e.message for e in validator.iter_errors(bad))
+
+
+def test_diff_reports_rows_and_totals(cli):
+    code, out, _ = cli("diff", str(SPECS / "resnet50.yaml"), str(SPECS / "resnet101.yaml"))
+    assert code == 0
+    assert "+ layer3.22 (bottleneck) (N, 1024, 14, 14)" in out
+    assert "params  25,557,032 -> 44,549,160" in out
+    code, out, _ = cli("diff", str(SPECS / "vgg16.yaml"), str(SPECS / "vgg16_bn.yaml"),
+                       "--json")
+    data = json.loads(out)
+    assert data["params"] == [138_357_544, 138_365_992]
+    assert {r["change"] for r in data["rows"]} == {"added", "changed"}
+
+
+def test_ops_lists_library_blocks(cli):
+    code, out, _ = cli("ops")
+    assert code == 0 and "inverted_residual  (block)" in out and "    t: float, required" in out
