@@ -16,18 +16,18 @@ from .spec import CheckedSpec
 __version__ = "0.1.0"
 
 
-def generate(spec: str | Path | CheckedSpec | Model) -> str:
-    """Source text of the standalone PyTorch module for a spec."""
+def generate(spec: str | Path | CheckedSpec | Model, overrides: list[str] | None = None) -> str:
+    """Source text of the standalone PyTorch module for a spec (``overrides``: ``--set``)."""
     from .codegen import generate_source
 
-    return generate_source(compile_spec(spec))
+    return generate_source(compile_spec(spec, overrides=overrides), overrides)
 
 
-def build_model(spec: str | Path | CheckedSpec | Model):
+def build_model(spec: str | Path | CheckedSpec | Model, overrides: list[str] | None = None):
     """A live ``torch.nn.Module`` for a spec (imports torch)."""
     from .torch_backend import build_module
 
-    return build_module(compile_spec(spec))
+    return build_module(compile_spec(spec, overrides=overrides))
 
 
 __all__ = ["CheckedSpec", "Diagnostic", "Model", "SpecError", "build_model", "compile_spec",

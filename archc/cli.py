@@ -84,7 +84,7 @@ def _compile_all(paths: list[str], args, generate: bool):
             if generate:
                 from .codegen import generate_source
 
-                text = generate_source(model)
+                text = generate_source(model, args.overrides)
             results.append((path, model, text))
         except SpecError as exc:
             diags.extend(exc.diagnostics)

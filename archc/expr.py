@@ -85,9 +85,9 @@ class Expr:
         except ExprError:
             raise
         except ZeroDivisionError:
-            raise ExprError(f"division by zero in {self.text!r}") from None
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise ExprError(f"cannot evaluate {self.text!r}: {exc}") from None
+            raise ExprError("division by zero") from None
+        except (TypeError, ValueError, OverflowError, MemoryError) as exc:
+            raise ExprError(f"cannot evaluate it: {exc}") from None
 
     def to_python(self, rename: dict[str, str] | None = None) -> str:
         """Python source for the expression, identifiers renamed through ``rename``."""
@@ -164,16 +164,27 @@ def _is_call_target(tree: ast.AST, name: ast.Name) -> bool:
     return any(isinstance(n, ast.Call) and n.func is name for n in ast.walk(tree))
 
 
+def shorten(text: str, limit: int = 60) -> str:
+    """An expression for echoing in a message: cut to ``limit`` characters."""
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def did_you_mean(word: str, choices) -> str | None:
     """A "did you mean" hint for a misspelled name, or None."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"did you mean {close[0]!r}?" if close else None
 
 
+MAX_STRING = 1000
+
+
 def _check(value: object) -> object:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if abs(value) > MAX_MAGNITUDE:
+        if value != value or abs(value) > MAX_MAGNITUDE:  # NaN or too large
             raise ExprError("value out of range")
+    if isinstance(value, str) and len(value) > MAX_STRING:
+        raise ExprError("string value too long")
     return value
 
 
@@ -191,6 +202,10 @@ def _eval(node: ast.AST, env: dict[str, object]) -> object:
         left, right = _eval(node.left, env), _eval(node.right, env)
         if isinstance(node.op, ast.Pow) and abs(right) > 64:
             raise ExprError("exponent too large")
+        if isinstance(node.op, ast.Mult) and (isinstance(left, str) or isinstance(right, str)):
+            text, times = (left, right) if isinstance(left, str) else (right, left)
+            if not isinstance(times, int) or len(text) * max(times, 0) > MAX_STRING:
+                raise ExprError("string value too long")
         return _check(_BINOPS[type(node.op)](left, right))
     if isinstance(node, ast.UnaryOp):
         value = _eval(node.operand, env)

@@ -236,7 +236,8 @@ class Expander:
         graph = graph if graph is not None else Graph(sequential=sequential)
         alias: dict[str, str] = {}  # disabled row name -> the node its input came from
         for i, row in enumerate(rows):
-            rpath = (*path, i)
+            rpath = path if path and path[-1] == _SELF else (*path, i)
+            rpath = rpath[:-1] if rpath and rpath[-1] == _SELF else rpath
             if not self.condition(row, doc, rpath, env):
                 if row.name:
                     alias[row.name] = self._inputs(row, prev, alias)[0]
@@ -307,8 +308,9 @@ class Expander:
         node = Node(node_id, name, row.op, impl, row, doc, rpath, inputs=self._inputs(
             row, prev, alias), repeat=rep)
         if row.op is None:
-            node.body = self.rows(row.seq, doc, (*rpath, "seq"), env, sequential=True,
-                                  scaled=scaled)
+            # A stage made from a named row with n repeats: its one inner row is the row itself.
+            inner = (*rpath, _SELF) if _is_stage(row) else (*rpath, "seq")
+            node.body = self.rows(row.seq, doc, inner, env, sequential=True, scaled=scaled)
             return node
         node.args = self.args(row, impl, doc, rpath, env, rep, scaled)
         node.given = tuple(k for k in row.args if not (impl.param(k).first_only and rep > 0))
@@ -352,6 +354,13 @@ def _needs_module(node: Node) -> bool:
     return True
 
 
+_SELF = "<stage>"  # path marker: a stage's inner row lives at the stage row's own path
+
+
+def _is_stage(row: Row) -> bool:
+    return bool(row.seq) and len(row.seq) == 1 and getattr(row, "_stage", False)
+
+
 def _top_rows(spec) -> list[Row]:
     rows = []
     if spec.input_transform is not None:
@@ -363,9 +372,11 @@ def _top_rows(spec) -> list[Row]:
         if row.op is not None and row.n is not None and row.name is not None:
             # A named, repeated row at the top level is a stage: an nn.Sequential of its repeats
             # (ResNet's layer1..layer4).
-            rows.append(row.model_copy(update={
+            stage = row.model_copy(update={
                 "seq": [row.model_copy(update={"name": None})], "op": None, "n": None,
-                "input_size": None}))
+                "input_size": None})
+            stage._stage = True
+            rows.append(stage)
         else:
             rows.append(row)
     return rows
@@ -426,8 +437,10 @@ def build_graph(checked: CheckedSpec) -> Graph:
         _fix_paths(graph, doc)
     for node in graph.nodes():
         if node.kind != "seq" and node.name is None and _needs_module(node):
-            ex.error(doc, node.row_path, f"row {node.op!r} has weights, so it needs a 'name' "
-                     "(or put it in a named 'seq' group)", "E306")
+            what = "has weights, so it" if getattr(node.impl, "has_weights", True) else \
+                "is a module (it has no functional form), so it"
+            ex.error(doc, node.row_path, f"row {node.op!r} {what} needs a 'name' (or put it "
+                     "in a named 'seq' group)", "E306")
     if ex.diags:
         raise SpecError(ex.diags)
     return graph

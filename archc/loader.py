@@ -167,8 +167,18 @@ def load_text(text: str, path: str = "<string>", budget: Budget | None = None) -
         if lines and line > len(lines):  # end of file: point just past the last line
             line, col = len(lines), len(lines[-1]) + 1
         msg = f"invalid YAML: {exc.problem or exc.context}"
-        raise SpecError([Diagnostic(path, line, col, msg, "E001")]) from None
-    except yaml.YAMLError as exc:  # e.g. reader errors on control characters
+        hint = None
+        if 1 <= line <= len(lines) and "\t" in lines[line - 1][:col]:
+            hint = "YAML does not allow tabs for indentation; use spaces"
+        raise SpecError([Diagnostic(path, line, col, msg, "E001", hint=hint)]) from None
+    except yaml.reader.ReaderError as exc:  # control characters and the like
+        before = text[: exc.position]
+        line, col = before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
+        char = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        raise SpecError([Diagnostic(path, line, col, f"invalid YAML: character {char!r} "
+                                    "(U+%04X) is not allowed" % ord(char), "E001",
+                                    hint="remove the control character")]) from None
+    except yaml.YAMLError as exc:
         raise SpecError([Diagnostic(path, 1, 1, f"invalid YAML: {exc}", "E001")]) from None
     except RecursionError:
         raise SpecError([Diagnostic(path, 1, 1, "YAML nesting is too deep", "E005")]) from None
@@ -199,6 +209,10 @@ def load_file(path: str | Path, budget: Budget | None = None) -> Document:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise SpecError([Diagnostic(str(path), line, 1, "spec is not valid UTF-8", "E001")]) from None
+        before = raw[: exc.start]
+        line = before.count(b"\n") + 1
+        col = len(before) - (before.rfind(b"\n") + 1) + 1
+        raise SpecError([Diagnostic(str(path), line, col, f"spec is not valid UTF-8 (byte "
+                                    f"0x{raw[exc.start]:02x})", "E001",
+                                    hint="save the file as UTF-8")]) from None
     return load_text(text, str(path), budget)

@@ -5,7 +5,7 @@ torchvision's documentation: FlopCounterMode's total divided by two)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .blocks import Primitive, Shape, ShapeError
 from .blocks.conv import fmt
@@ -54,7 +54,7 @@ class _Inference:
         return shapes[graph.output]
 
     def fail(self, node: Node, anchor: Node | None, message: str, code: str = "E401"):
-        where = f"{node.path} ({node.op})" if node.op else node.path
+        where = f"{node.path} ({node.op})" if node.op and node.name else node.path
         at = anchor or node
         return SpecError([at.doc.diag(at.row_path, f"{where}: {message}", code)])
 
@@ -98,7 +98,9 @@ class _Inference:
                                        prefix=node.path + ".")
         if self.expander.diags:
             d = self.expander.diags[0]
-            raise self.fail(node, anchor, f"{d.message} (in {d.spec_path})", d.code)
+            err = self.fail(node, anchor, f"{d.message} (in {d.spec_path})", d.code)
+            err.diagnostics[0] = replace(err.diagnostics[0], hint=d.hint)
+            raise err
         node.out_shape = self.container(node.body, shape, anchor or node)
         node.params = sum(n.params for n in node.body.nodes())
         node.macs = sum(n.macs for n in node.body.nodes())

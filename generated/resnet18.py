@@ -74,25 +74,21 @@ class ResNet18(nn.Module):
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)  # (N, 64, 56, 56)
         # c=64, n=2, s=1
         self.layer1 = nn.Sequential(
-            # c=64, n=2, s=1
             BasicBlock(64, 64, stride=1),  # (N, 64, 56, 56)
             BasicBlock(64, 64),  # (N, 64, 56, 56)
         )
         # c=128, n=2, s=2
         self.layer2 = nn.Sequential(
-            # c=128, n=2, s=2
             BasicBlock(64, 128, stride=2),  # (N, 128, 28, 28)
             BasicBlock(128, 128),  # (N, 128, 28, 28)
         )
         # c=256, n=2, s=2
         self.layer3 = nn.Sequential(
-            # c=256, n=2, s=2
             BasicBlock(128, 256, stride=2),  # (N, 256, 14, 14)
             BasicBlock(256, 256),  # (N, 256, 14, 14)
         )
         # c=512, n=2, s=2
         self.layer4 = nn.Sequential(
-            # c=512, n=2, s=2
             BasicBlock(256, 512, stride=2),  # (N, 512, 7, 7)
             BasicBlock(512, 512),  # (N, 512, 7, 7)
         )

@@ -74,14 +74,12 @@ class ResNet34(nn.Module):
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)  # (N, 64, 56, 56)
         # c=64, n=3, s=1
         self.layer1 = nn.Sequential(
-            # c=64, n=3, s=1
             BasicBlock(64, 64, stride=1),  # (N, 64, 56, 56)
             BasicBlock(64, 64),  # (N, 64, 56, 56)
             BasicBlock(64, 64),  # (N, 64, 56, 56)
         )
         # c=128, n=4, s=2
         self.layer2 = nn.Sequential(
-            # c=128, n=4, s=2
             BasicBlock(64, 128, stride=2),  # (N, 128, 28, 28)
             BasicBlock(128, 128),  # (N, 128, 28, 28)
             BasicBlock(128, 128),  # (N, 128, 28, 28)
@@ -89,7 +87,6 @@ class ResNet34(nn.Module):
         )
         # c=256, n=6, s=2
         self.layer3 = nn.Sequential(
-            # c=256, n=6, s=2
             BasicBlock(128, 256, stride=2),  # (N, 256, 14, 14)
             BasicBlock(256, 256),  # (N, 256, 14, 14)
             BasicBlock(256, 256),  # (N, 256, 14, 14)
@@ -99,7 +96,6 @@ class ResNet34(nn.Module):
         )
         # c=512, n=3, s=2
         self.layer4 = nn.Sequential(
-            # c=512, n=3, s=2
             BasicBlock(256, 512, stride=2),  # (N, 512, 7, 7)
             BasicBlock(512, 512),  # (N, 512, 7, 7)
             BasicBlock(512, 512),  # (N, 512, 7, 7)

@@ -83,14 +83,12 @@ class ResNet50(nn.Module):
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)  # (N, 64, 56, 56)
         # c=64, n=3, s=1
         self.layer1 = nn.Sequential(
-            # c=64, n=3, s=1
             Bottleneck(64, width=64, stride=1),  # (N, 256, 56, 56)
             Bottleneck(256, width=64),  # (N, 256, 56, 56)
             Bottleneck(256, width=64),  # (N, 256, 56, 56)
         )
         # c=128, n=4, s=2
         self.layer2 = nn.Sequential(
-            # c=128, n=4, s=2
             Bottleneck(256, width=128, stride=2),  # (N, 512, 28, 28)
             Bottleneck(512, width=128),  # (N, 512, 28, 28)
             Bottleneck(512, width=128),  # (N, 512, 28, 28)
@@ -98,7 +96,6 @@ class ResNet50(nn.Module):
         )
         # c=256, n=6, s=2
         self.layer3 = nn.Sequential(
-            # c=256, n=6, s=2
             Bottleneck(512, width=256, stride=2),  # (N, 1024, 14, 14)
             Bottleneck(1024, width=256),  # (N, 1024, 14, 14)
             Bottleneck(1024, width=256),  # (N, 1024, 14, 14)
@@ -108,7 +105,6 @@ class ResNet50(nn.Module):
         )
         # c=512, n=3, s=2
         self.layer4 = nn.Sequential(
-            # c=512, n=3, s=2
             Bottleneck(1024, width=512, stride=2),  # (N, 2048, 7, 7)
             Bottleneck(2048, width=512),  # (N, 2048, 7, 7)
             Bottleneck(2048, width=512),  # (N, 2048, 7, 7)

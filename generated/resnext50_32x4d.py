@@ -96,7 +96,6 @@ class ResNeXt50_32x4d(nn.Module):
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)  # (N, 64, 56, 56)
         # c=64, n=3, s=1, groups=cardinality, base_width=group_width
         self.layer1 = nn.Sequential(
-            # c=64, n=3, s=1, groups=cardinality, base_width=group_width
             GroupedBottleneck(
                 64, planes=64, stride=1, groups=32, base_width=4
             ),  # (N, 256, 56, 56)
@@ -109,7 +108,6 @@ class ResNeXt50_32x4d(nn.Module):
         )
         # c=128, n=4, s=2, groups=cardinality, base_width=group_width
         self.layer2 = nn.Sequential(
-            # c=128, n=4, s=2, groups=cardinality, base_width=group_width
             GroupedBottleneck(
                 256, planes=128, stride=2, groups=32, base_width=4
             ),  # (N, 512, 28, 28)
@@ -125,7 +123,6 @@ class ResNeXt50_32x4d(nn.Module):
         )
         # c=256, n=6, s=2, groups=cardinality, base_width=group_width
         self.layer3 = nn.Sequential(
-            # c=256, n=6, s=2, groups=cardinality, base_width=group_width
             GroupedBottleneck(
                 512, planes=256, stride=2, groups=32, base_width=4
             ),  # (N, 1024, 14, 14)
@@ -147,7 +144,6 @@ class ResNeXt50_32x4d(nn.Module):
         )
         # c=512, n=3, s=2, groups=cardinality, base_width=group_width
         self.layer4 = nn.Sequential(
-            # c=512, n=3, s=2, groups=cardinality, base_width=group_width
             GroupedBottleneck(
                 1024, planes=512, stride=2, groups=32, base_width=4
             ),  # (N, 2048, 7, 7)

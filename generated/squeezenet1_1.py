@@ -50,8 +50,8 @@ class Fire(nn.Module):
         expand1x1_activation = self.expand1x1_activation(out)
         # expand 3x3
         out = self.expand3x3(squeeze_activation)
-        out = self.expand3x3_activation(out)
-        out = torch.cat([expand1x1_activation, out], 1)
+        expand3x3_activation = self.expand3x3_activation(out)
+        out = torch.cat([expand1x1_activation, expand3x3_activation], 1)
         return out
 
 

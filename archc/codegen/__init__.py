@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import keyword
+import shlex
 import re
 from pathlib import Path
 
@@ -101,8 +102,8 @@ def display_path(path: str) -> str:
         return p.name
 
 
-def generate_source(model: Model) -> str:
-    """Source text of a standalone module for ``model``."""
+def generate_source(model: Model, overrides: list[str] | None = None) -> str:
+    """Source text of a standalone module for ``model`` (built with ``--set overrides``)."""
     checked = model.checked
     spec = checked.spec
     instances: dict[str, list[Node]] = {}
@@ -147,6 +148,9 @@ def generate_source(model: Model) -> str:
         paper=docstring_text(_wrap(paper_line)), reference=docstring_text(
             comment(spec.reference)), spec_path=docstring_text(display_path(checked.path)),
         sha256=hashlib.sha256(raw).hexdigest(), imports=imports,
+        regenerate=docstring_text(" ".join(
+            ["archc build", shlex.quote(display_path(checked.path))]
+            + [f"--set {shlex.quote(o)}" for o in overrides or []])),
         blocks=helpers + blocks, model=model_src, factory=factory,
         class_name=spec.name, factory_doc=docstring_text(
             f"{spec.name} ({model.params:,} parameters, {model.macs:,} MACs at "

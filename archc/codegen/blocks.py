@@ -355,13 +355,15 @@ class BlockWriter:
 
 def _needs_variable(rows: list[Row], out: str | None) -> set[str]:
     """Rows whose value must outlive the chain variable: read by a row other than the next,
-    or read by name while they branch off the chain (an explicit 'from')."""
+    or read by name while they branch off the chain (an explicit 'from'). Branches joined by
+    one row keep their names, so the join reads symmetrically."""
     wanted = {out} if out else set()
     for i, row in enumerate(rows):
         if not row.name:
             continue
         readers = [j for j, r in enumerate(rows) if row.name in _refs(r)]
-        if any(j != i + 1 for j in readers) or (readers and row.from_ is not None):
+        joins = any(len([x for x in _refs(rows[j]) if x != "input"]) > 1 for j in readers)
+        if any(j != i + 1 for j in readers) or (readers and row.from_ is not None) or joins:
             wanted.add(row.name)
     return wanted
 

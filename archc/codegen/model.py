@@ -28,16 +28,23 @@ def row_comment(node: Node) -> str | None:
             return None
         cols = ", ".join(f"{k}={v}" for k, v in node.columns.items())
         return comment(f"{node.inline_row.op}: {cols}" if cols else node.inline_row.op)
-    if node.repeat or not node.columns or (node.kind == "op" and node.repeats == 1):
+    cols = ", ".join(f"{k}={v}" for k, v in node.columns.items())
+    step = comment(node.row.step) if node.row.step else ""
+    if node.repeat or (not cols and not step):
         return None
-    return comment(", ".join(f"{k}={v}" for k, v in node.columns.items()))
+    if node.kind == "op" and node.repeats == 1 and not step:
+        return None
+    return comment(f"{step}: {cols}" if step and cols else step or cols)
 
 
-def sequential_lines(graph: Graph, indent: int, prefix: str, suffix: str) -> list[str]:
+def sequential_lines(graph: Graph, indent: int, prefix: str, suffix: str,
+                     stage: bool = False) -> list[str]:
+    """An nn.Sequential's lines; in a stage (a named row with n repeats) the row's comment
+    stands above the stage, not again above its first block."""
     pad = " " * indent
     lines = [f"{pad}{prefix}nn.Sequential("]
     for child in graph.nodes():
-        note = row_comment(child)
+        note = None if stage else row_comment(child)
         if note:
             lines.append(f"{pad}    # {note}")
         shape = describe(child.out_shape)
@@ -79,7 +86,8 @@ def model_lines(model: Model) -> list[str]:
         if note:
             out.append(f"        # {note}")
         if node.kind == "seq":
-            out.extend(sequential_lines(node.body, 8, f"self.{node.name} = ", ""))
+            stage = bool(node.columns)  # a named row with n repeats (plain groups have none)
+            out.extend(sequential_lines(node.body, 8, f"self.{node.name} = ", "", stage))
         else:
             out.extend(render(8, f"self.{node.name} = ", node_source(node), "",
                               describe(node.out_shape)))

@@ -19,6 +19,9 @@ def resolve(doc: Document, budget: Budget | None = None, _chain: tuple = ()) -> 
     """The document with its ``extends`` chain merged in (or unchanged without one)."""
     data = doc.data
     if not isinstance(data, dict) or "extends" not in data:
+        if isinstance(data, dict) and "patch" in data:
+            raise SpecError([doc.diag(("patch",), "'patch' edits the rows of a base spec: it "
+                                      "needs 'extends'", "E604", key=True)])
         return doc
     ref = data["extends"]
     if not isinstance(ref, str) or not ref:
@@ -32,9 +35,13 @@ def resolve(doc: Document, budget: Budget | None = None, _chain: tuple = ()) -> 
     if len(chain) > MAX_CHAIN:
         raise SpecError([doc.diag(("extends",), "'extends' chain is too long", "E602")])
     if not base_path.is_file():
+        folder = Path(doc.path).parent.as_posix()
         raise SpecError([doc.diag(("extends",), f"base spec not found: {ref}", "E603",
-                                  hint=f"paths are relative to {here.parent}")])
+                                  hint=f"paths are relative to the spec's folder ({folder})")])
     base_doc = load_file(_display(base_path, doc.path, ref), budget)
+    if not isinstance(base_doc.data, dict):
+        raise SpecError([doc.diag(("extends",), f"base spec {ref} is not a mapping of keys",
+                                  "E603")])
     base = resolve(base_doc, budget, chain)
     merged = Document(doc.path, doc.text, None)
     merged.values = {k: v for k, v in base.values.items()}

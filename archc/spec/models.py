@@ -12,7 +12,7 @@ import keyword
 import re
 from typing import Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 IDENT = r"^[a-z_][a-z0-9_]*$"
 CLASS_IDENT = r"^[A-Z][A-Za-z0-9_]*$"
@@ -22,6 +22,15 @@ RESERVED_ROW_KEYS = ("op", "name", "from", "when", "step", "seq", "n", "input_si
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=False)
+
+
+def _class_ident(value: str) -> str:
+    if not re.match(CLASS_IDENT, value) or not value.isascii() or keyword.iskeyword(value):
+        suggestion = re.sub(r"[^0-9A-Za-z_]", "", value.title().replace(" ", ""))
+        raise ValueError(f"{value!r} is not a class name: start with a capital letter, then "
+                         "letters, digits or _" + (f" (e.g. {suggestion!r})" if re.match(
+                             CLASS_IDENT, suggestion or "-") else ""))
+    return value
 
 
 def _check_ident(value: str | None) -> str | None:
@@ -52,7 +61,7 @@ class Row(BaseModel):
 
     model_config = ConfigDict(extra="allow", strict=True, populate_by_name=False)
 
-    op: str | None = Field(None, pattern=IDENT, description="Operator or block type of the row.")
+    op: str | None = Field(None, description="Operator or block type of the row.")
     name: str | None = Field(
         None, pattern=IDENT,
         description="Module name (an attribute of the parent). Needed for rows with weights "
@@ -84,6 +93,8 @@ class Row(BaseModel):
         if (self.op is None) == (self.seq is None):
             raise ValueError("a row has either 'op' or 'seq'")
         return self
+
+    _stage: bool = PrivateAttr(False)  # archc-made group for a named top-level row with n
 
     @property
     def args(self) -> dict:
@@ -121,9 +132,8 @@ class BlockSpec(_Strict):
 
     doc: str = Field("", description="One-line description, shown as the class docstring.")
     paper: str = Field("", description="Citation for the block (paper, figure or table).")
-    class_name: str | None = Field(None, pattern=CLASS_IDENT,
-                                   description="Class name in generated code (default: CamelCase "
-                                   "of the block name).")
+    class_name: str | None = Field(None, description="Class name in generated code (default: "
+                                   "CamelCase of the block name).")
     params: dict[str, ParamSpec] = Field(default_factory=dict,
                                          description="The block's columns.")
     let: dict[str, Scalar] = Field(
@@ -133,6 +143,11 @@ class BlockSpec(_Strict):
     body: list[Row] = Field(min_length=1, description="The rows of the block.")
     out: str | None = Field(None, pattern=IDENT,
                             description="Row whose output is the block output (default: last).")
+
+    @field_validator("class_name")
+    @classmethod
+    def _class_name(cls, value):
+        return None if value is None else _class_ident(value)
     inline: bool = Field(False, description="Splice the rows into the enclosing 'seq' group "
                          "instead of making a module (VGG's conv-[bn]-relu unit). Inline blocks "
                          "are plain chains and cannot read 'in_channels'.")
@@ -202,12 +217,7 @@ class Spec(_Strict):
     @field_validator("name")
     @classmethod
     def _class_name(cls, value: str) -> str:
-        if not re.match(CLASS_IDENT, value) or not value.isascii():
-            suggestion = re.sub(r"[^0-9A-Za-z_]", "", value.title().replace(" ", ""))
-            raise ValueError(f"{value!r} is not a class name: start with a capital letter, then "
-                             f"letters, digits or _" + (f" (e.g. {suggestion!r})" if re.match(
-                                 CLASS_IDENT, suggestion or "-") else ""))
-        return value
+        return _class_ident(value)
 
     @field_validator("input")
     @classmethod

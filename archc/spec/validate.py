@@ -4,6 +4,7 @@ definitions). Every problem becomes a located diagnostic; all of a file's proble
 
 from __future__ import annotations
 
+import keyword
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,9 +96,9 @@ def _fields_at(model: type[BaseModel], loc) -> list[str]:
         if isinstance(seg, int) or current is None:
             continue
         field = _field(current, seg)
-        current = _model_in(field.annotation) if field else None
-        if current is None and field is not None:
+        if field is None:  # a mapping key (block name) or a union member tag
             continue
+        current = _model_in(field.annotation)
     if current is None:
         return []
     return [f.alias or n for n, f in current.model_fields.items()]
@@ -253,7 +254,7 @@ class _Checker:
             return
         if not ok:
             self.error(path, f"column {param.name!r} must be {_TYPE_NAMES[param.type]}, got "
-                       f"{value!r}", "E210")
+                       f"{_yaml_repr(value)}", "E210")
             return
         check_range(param, value, lambda msg: self.error(path, msg, "E211"))
 
@@ -261,15 +262,35 @@ class _Checker:
         try:
             parsed = expr.parse(text)
         except expr.ExprError as exc:
-            self.error(path, f"in expression {text!r}: {exc.message}", "E212", hint=exc.hint)
+            self.error(path, f"in expression {expr.shorten(text)!r}: {exc.message}", "E212",
+                       hint=exc.hint)
             return
         for name in sorted(parsed.names - scope):
-            self.error(path, f"unknown name {name!r} in expression {text!r}", "E213",
-                       hint=expr.did_you_mean(name, scope))
+            hint = expr.did_you_mean(name, scope)
+            if name == "in_channels" and not hint:
+                hint = "in_channels exists inside block definitions only"
+            self.error(path, f"unknown name {name!r} in expression {expr.shorten(text)!r}",
+                       "E213", hint=hint)
+
+
+def _yaml_repr(value) -> str:
+    """A value as YAML would spell it (true, not True)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "null" if value is None else repr(value)
+
+
+def bad_name(name: str) -> bool:
+    """Names that cannot become Python identifiers in generated code."""
+    return (not re.match(IDENT, name) or keyword.iskeyword(name) or name in RESERVED_NAMES
+            or name in expr.FUNCTIONS or name.startswith("__"))
 
 
 def check_range(param: Param, value, report) -> bool:
     """Report ``value`` outside the param's bounds; True when in range."""
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        report(f"column {param.name!r} must be a finite number, got {value}")
+        return False
     if param.minimum is not None and value < param.minimum:
         report(f"column {param.name!r} must be at least {_num(param.minimum)}, got {value}")
         return False
@@ -289,7 +310,7 @@ def _block_def(name: str, spec: BlockSpec, doc: Document, path: PathT, ops: dict
     params, pynames = [], set()
     for pname, p in spec.params.items():
         ppath = (*path, "params", pname)
-        if not re.match(IDENT, pname) or pname in RESERVED_NAMES or pname in RESERVED_ROW_KEYS:
+        if bad_name(pname) or pname in RESERVED_ROW_KEYS:
             checker.error(ppath, f"{pname!r} cannot be a parameter name", "E220", key=True)
         pyname = p.py or pname
         if pyname in pynames or pyname in RESERVED_NAMES:
@@ -297,6 +318,9 @@ def _block_def(name: str, spec: BlockSpec, doc: Document, path: PathT, ops: dict
         pynames.add(pyname)
         if p.default is not None and p.type != "str" and isinstance(p.default, str):
             checker.error((*ppath, "default"), "defaults are values, not expressions", "E221")
+        elif p.choices and p.default is not None and p.default not in p.choices:
+            checker.error((*ppath, "default"), f"default {p.default!r} is not one of its "
+                          f"choices ({', '.join(p.choices)})", "E221")
         default = (None if p.optional else REQUIRED) if p.default is None else p.default
         params.append(Param(pname, p.type, default, p.doc,
                             p.py, tuple(p.choices) if p.choices else None, p.min, p.max,
@@ -305,7 +329,7 @@ def _block_def(name: str, spec: BlockSpec, doc: Document, path: PathT, ops: dict
     lets = []
     for lname, value in spec.let.items():
         lpath = (*path, "let", lname)
-        if not re.match(IDENT, lname) or lname in scope or lname in RESERVED_NAMES:
+        if bad_name(lname) or lname in scope:
             checker.error(lpath, f"{lname!r} cannot be a 'let' name", "E220", key=True)
         text = value if isinstance(value, str) else repr(value).lower() if isinstance(
             value, bool) else repr(value)
@@ -316,7 +340,8 @@ def _block_def(name: str, spec: BlockSpec, doc: Document, path: PathT, ops: dict
                               hint=expr.did_you_mean(unknown, scope))
             lets.append((lname, parsed))
         except expr.ExprError as exc:
-            checker.error(lpath, f"in expression {text!r}: {exc.message}", "E212", hint=exc.hint)
+            checker.error(lpath, f"in expression {expr.shorten(text)!r}: {exc.message}", "E212",
+                          hint=exc.hint)
         scope.add(lname)
     return BlockDef(name, spec.class_name or camel(name), spec.doc, spec.paper, tuple(params),
                     lets, spec.body, spec.out, doc, path, builtin, inline=spec.inline)
@@ -331,11 +356,15 @@ def _check_block_bodies(defs: dict[str, BlockDef], checker: _Checker) -> None:
                           hint=expr.did_you_mean(bdef.out, names))
         bdef.uses = set(_ops_used(bdef.body))
         if bdef.inline:
-            reads = {n for r in bdef.body for v in r.args.values() if isinstance(v, str)
-                     for n in _names(v)} | {n for _, e in bdef.lets for n in e.names}
-            if "in_channels" in reads:
-                checker.error((*bdef.path, "inline"), "inline blocks cannot read 'in_channels'",
-                              "E225")
+            for i, r in enumerate(bdef.body):
+                for key, v in r.args.items():
+                    if isinstance(v, str) and "in_channels" in _names(v):
+                        checker.error((*bdef.path, "body", i, key), "inline blocks cannot read "
+                                      "'in_channels'", "E225")
+            for lname, e in bdef.lets:
+                if "in_channels" in e.names:
+                    checker.error((*bdef.path, "let", lname), "inline blocks cannot read "
+                                  "'in_channels'", "E225")
             if any(r.name or r.from_ or r.seq is not None for r in bdef.body):
                 checker.error((*bdef.path, "inline"), "inline blocks are plain chains of "
                               "unnamed rows", "E225")
@@ -368,6 +397,14 @@ def _ops_used(rows: list[Row]):
             yield row.op
 
 
+def _rows_using(rows: list[Row], path: PathT, op: str):
+    for i, row in enumerate(rows):
+        if row.op == op:
+            yield (*path, i)
+        if row.seq is not None:
+            yield from _rows_using(row.seq, (*path, i, "seq"), op)
+
+
 def _check_cycles(defs: dict[str, BlockDef], checker: _Checker) -> None:
     state: dict[str, int] = {}
 
@@ -376,7 +413,8 @@ def _check_cycles(defs: dict[str, BlockDef], checker: _Checker) -> None:
         for used in sorted(defs[name].uses):
             if used in defs and state.get(used) == 1:
                 cycle = " -> ".join([*trail[trail.index(used):], used]) if used in trail else used
-                checker.error((*defs[name].path,), f"block {name!r} uses itself: {cycle}", "E222")
+                where = next(_rows_using(defs[name].body, (*defs[name].path, "body"), used))
+                checker.error((*where, "op"), f"block {name!r} uses itself: {cycle}", "E222")
             elif used in defs and used not in state:
                 visit(used, [*trail, used])
         state[name] = 2
@@ -427,7 +465,7 @@ def validate(doc: Document) -> CheckedSpec:
     defs = {}
     for name, bspec in spec.blocks.items():
         bpath = ("blocks", name)
-        if not re.match(IDENT, name) or name in RESERVED_NAMES:
+        if bad_name(name):
             checker.error(bpath, f"{name!r} cannot be a block name (use snake_case)", "E220",
                           key=True)
         if isinstance(ops.get(name), Primitive):
