@@ -19,9 +19,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="archc", description="Compile YAML architecture specs to PyTorch modules.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--format", choices=("text", "json"), default="text",
-                       help="diagnostics format (default: text)")
+    def common(p: argparse.ArgumentParser, diag_format: bool = True) -> None:
+        if diag_format:
+            p.add_argument("--format", choices=("text", "json"), default="text",
+                           help="diagnostics format (default: text)")
         p.add_argument("--max-bytes", type=int, default=Budget.max_bytes,
                        help="largest spec file accepted")
         p.add_argument("--max-nodes", type=int, default=Budget.max_nodes,
@@ -43,14 +44,35 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("summary", help="rows, shapes, parameters and MACs of a spec")
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--input", metavar="CxHxW", type=_shape,
+                   help="evaluate at another input size (e.g. 3x320x320)")
     common(p)
     p = sub.add_parser("diff", help="what changed between two specs, row by row")
     p.add_argument("specs", nargs=2, metavar="SPEC")
     p.add_argument("--json", action="store_true", help="print JSON")
     common(p)
+    p = sub.add_parser("graph", help="draw the layer graph (dot, mermaid, json, svg)")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--format", dest="graph_format", choices=("dot", "mermaid", "json", "svg"),
+                   default="dot", help="output format (svg needs Graphviz)")
+    p.add_argument("--depth", type=int, default=2, help="levels of groups and blocks to open "
+                   "(0: one node per top-level row; default 2 shows skips and branches)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    common(p, diag_format=False)
+    p.set_defaults(format="text")
     p = sub.add_parser("schema", help="print the JSON Schema of the spec language")
     p = sub.add_parser("ops", help="list the ops (primitives and library blocks) and columns")
     return parser
+
+
+def _shape(text: str) -> list[int]:
+    try:
+        dims = [int(d) for d in text.lower().split("x")]
+    except ValueError:
+        dims = []
+    if not 1 <= len(dims) <= 3 or any(d < 1 for d in dims):
+        raise argparse.ArgumentTypeError(f"expected CxHxW such as 3x224x224, got {text!r}")
+    return dims
 
 
 def _budget(args) -> Budget:
@@ -123,6 +145,8 @@ def cmd_build(args) -> int:
 def cmd_summary(args) -> int:
     from .summary import summary_dict, summary_text
 
+    if args.input:
+        args.overrides = [*args.overrides, f"input=[{', '.join(map(str, args.input))}]"]
     results, diags = _compile_all([args.spec], args, generate=False)
     if diags:
         _report(diags, args.format)
@@ -141,6 +165,26 @@ def cmd_diff(args) -> int:
         return EXIT_SPEC
     a, b = results[0][1], results[1][1]
     print(json.dumps(diff_dict(a, b), indent=2) if args.json else diff_text(a, b))
+    return EXIT_OK
+
+
+def cmd_graph(args) -> int:
+    from .render import FORMATS, GraphvizMissing
+    from .writer import write_atomic
+
+    results, diags = _compile_all([args.spec], args, generate=False)
+    if diags:
+        _report(diags, "text")
+        return EXIT_SPEC
+    try:
+        text = FORMATS[args.graph_format](results[0][1], max(0, args.depth))
+    except GraphvizMissing as exc:
+        print(f"archc: {exc}", file=sys.stderr)
+        return EXIT_SPEC
+    if args.output:
+        write_atomic(Path(args.output), text)
+    else:
+        sys.stdout.write(text)
     return EXIT_OK
 
 
@@ -167,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``archc`` console script."""
     args = _parser().parse_args(argv)
     handler = {"check": cmd_check, "build": cmd_build, "summary": cmd_summary,
-               "diff": cmd_diff, "schema": cmd_schema, "ops": cmd_ops}[args.command]
+               "diff": cmd_diff, "schema": cmd_schema, "ops": cmd_ops,
+               "graph": cmd_graph}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:

@@ -49,6 +49,7 @@ class Node:
     out_shape: Shape = ()
     params: int = 0
     macs: int = 0
+    activations: int = 0  # output elements of every primitive inside, per sample
 
     @property
     def kind(self) -> str:

@@ -5,6 +5,7 @@ torchvision's documentation: FlopCounterMode's total divided by two)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 from .blocks import Primitive, Shape, ShapeError
@@ -25,6 +26,7 @@ class Model:
     params: int
     macs: int  # one inference pass (eval mode)
     aux_macs: int = 0  # auxiliary heads, training only
+    activations: int = 0  # elements of every primitive's output in an inference pass
 
     @property
     def name(self) -> str:
@@ -62,8 +64,7 @@ class _Inference:
         self.check_input_size(node)
         if node.kind == "seq":
             node.out_shape = self.container(node.body, node.in_shapes[0], anchor)
-            node.params = sum(n.params for n in node.body.nodes())
-            node.macs = sum(n.macs for n in node.body.nodes())
+            _total(node)
             return
         if node.kind == "block":
             self.block(node, anchor)
@@ -79,6 +80,7 @@ class _Inference:
             node.out_shape, node.params, node.macs = impl.infer(node.args, node.in_shapes)
         except ShapeError as exc:
             raise self.fail(node, anchor, str(exc)) from None
+        node.activations = math.prod(node.out_shape)
 
     def block(self, node: Node, anchor: Node | None) -> None:
         bdef: BlockDef = node.impl
@@ -102,8 +104,7 @@ class _Inference:
             err.diagnostics[0] = replace(err.diagnostics[0], hint=d.hint)
             raise err
         node.out_shape = self.container(node.body, shape, anchor or node)
-        node.params = sum(n.params for n in node.body.nodes())
-        node.macs = sum(n.macs for n in node.body.nodes())
+        _total(node)
 
     def check_input_size(self, node: Node) -> None:
         stated = node.row.input_size
@@ -116,6 +117,13 @@ class _Inference:
                 f"row states input size {list(stated)} but the inferred input is "
                 f"{list(actual)}", "E404",
                 hint="input sizes are [C, H, W]; check the strides of the rows above")])
+
+
+def _total(node: Node) -> None:
+    children = node.body.nodes()
+    node.params = sum(n.params for n in children)
+    node.macs = sum(n.macs for n in children)
+    node.activations = sum(n.activations for n in children)
 
 
 def _stated_sizes(rows):
@@ -137,7 +145,8 @@ def infer(checked: CheckedSpec) -> Model:
     # MACs are those of an inference pass: auxiliary heads run only in training.
     return Model(checked, graph, shape, out, sum(n.params for n in nodes),
                  sum(n.macs for n in nodes if n.id not in aux),
-                 sum(n.macs for n in nodes if n.id in aux))
+                 sum(n.macs for n in nodes if n.id in aux),
+                 sum(n.activations for n in nodes if n.id not in aux))
 
 
 def describe(shape: Shape) -> str:

@@ -5,6 +5,16 @@ from __future__ import annotations
 from .graph import Node
 from .shapes import Model, describe
 
+BYTES = 4  # float32: activation memory is reported for float32 at batch 1
+
+
+def human_bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
 
 def _rows(nodes: list[Node], prefix: str = ""):
     for node in nodes:
@@ -28,6 +38,7 @@ def summary_dict(model: Model) -> dict:
             "output_shape": list(node.out_shape),
             "params": node.params,
             "macs": node.macs,
+            "activation_bytes": node.activations * BYTES,
         })
     spec = model.checked.spec
     return {
@@ -39,6 +50,7 @@ def summary_dict(model: Model) -> dict:
         "trainable_params": model.params,
         "macs": model.macs,
         "aux_macs": model.aux_macs,
+        "activation_bytes": model.activations * BYTES,
         "rows": rows,
     }
 
@@ -46,13 +58,13 @@ def summary_dict(model: Model) -> dict:
 def summary_text(model: Model) -> str:
     """A table keyed to the spec's rows, with totals."""
     data = summary_dict(model)
-    header = ("row", "op", "columns", "output", "params", "MACs")
+    header = ("row", "op", "columns", "output", "params", "MACs", "act mem")
     table = [header]
     for r in data["rows"]:
         cols = ", ".join(f"{k}={v}" for k, v in r["columns"].items()) if not r["repeat"] else \
             "  (repeat)"
         table.append((r["name"], r["op"], cols, describe(r["output_shape"]),
-                      f"{r['params']:,}", f"{r['macs']:,}"))
+                      f"{r['params']:,}", f"{r['macs']:,}", human_bytes(r["activation_bytes"])))
     widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
     lines = [f"{data['name']}  ({data['spec']})", ""]
     for i, row in enumerate(table):
@@ -65,6 +77,9 @@ def summary_text(model: Model) -> str:
     lines.append(f"input   {describe(data['input_shape'])}")
     lines.append(f"output  {describe(data['output_shape'])}")
     lines.append(f"params  {data['params']:,} ({data['trainable_params']:,} trainable)")
+    lines.append(f"size    {human_bytes(data['params'] * BYTES)} (float32 weights)")
     lines.append(f"MACs    {data['macs']:,}" + (
         f" (+{data['aux_macs']:,} in auxiliary heads, training only)" if data["aux_macs"] else ""))
+    lines.append(f"activation memory  {human_bytes(data['activation_bytes'])} (float32, batch 1, "
+                 "every layer's output)")
     return "\n".join(lines)
