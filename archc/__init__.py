@@ -23,11 +23,14 @@ def generate(spec: str | Path | CheckedSpec | Model, overrides: list[str] | None
     return generate_source(compile_spec(spec, overrides=overrides), overrides)
 
 
-def build_model(spec: str | Path | CheckedSpec | Model, overrides: list[str] | None = None):
-    """A live ``torch.nn.Module`` for a spec (imports torch)."""
-    from .torch_backend import build_module
+def build_model(spec: str | Path | CheckedSpec | Model, overrides: list[str] | None = None,
+                features: bool = False):
+    """A live ``torch.nn.Module`` for a spec (imports torch). ``features=True`` builds the
+    backbone: the model up to its last feature map, returning the feature maps."""
+    from .torch_backend import build_backbone, build_module
 
-    return build_module(compile_spec(spec, overrides=overrides))
+    model = compile_spec(spec, overrides=overrides)
+    return build_backbone(model) if features else build_module(model)
 
 
 __all__ = ["CheckedSpec", "Diagnostic", "Model", "SpecError", "build_model", "compile_spec",

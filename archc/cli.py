@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("specs", nargs="+", metavar="SPEC")
     p.add_argument("-o", "--output", default="generated", metavar="DIR",
                    help="output directory (default: generated/)")
+    p.add_argument("--features", action="store_true",
+                   help="build the backbone: returns the feature maps at strides 4-32 (or the "
+                   "spec's 'features:'), written as STEM_features.py")
     common(p)
     p = sub.add_parser("summary", help="rows, shapes, parameters and MACs of a spec")
     p.add_argument("spec", metavar="SPEC")
@@ -106,7 +109,8 @@ def _compile_all(paths: list[str], args, generate: bool):
             if generate:
                 from .codegen import generate_source
 
-                text = generate_source(model, args.overrides)
+                text = generate_source(model, args.overrides,
+                                       getattr(args, "features", False))
             results.append((path, model, text))
         except SpecError as exc:
             diags.extend(exc.diagnostics)
@@ -136,7 +140,8 @@ def cmd_build(args) -> int:
         return EXIT_SPEC
     out_dir = Path(args.output)
     for path, _, text in results:  # every spec compiled: now write, each file atomically
-        target = out_dir / f"{factory_name(path)}.py"
+        suffix = "_features" if args.features else ""
+        target = out_dir / f"{factory_name(path)}{suffix}.py"
         write_atomic(target, text)
         print(f"wrote {target}")
     return EXIT_OK

@@ -41,6 +41,14 @@ def summary_dict(model: Model) -> dict:
             "activation_bytes": node.activations * BYTES,
         })
     spec = model.checked.spec
+    from .diagnostics import SpecError
+    from .features import feature_points
+
+    try:
+        features = [{"name": p.path, "stride": p.stride, "shape": list(p.shape)}
+                    for p in feature_points(model)]
+    except SpecError:
+        features = []
     return {
         "name": spec.name,
         "spec": model.checked.path,
@@ -51,6 +59,7 @@ def summary_dict(model: Model) -> dict:
         "macs": model.macs,
         "aux_macs": model.aux_macs,
         "activation_bytes": model.activations * BYTES,
+        "features": features,
         "rows": rows,
     }
 
@@ -82,4 +91,9 @@ def summary_text(model: Model) -> str:
         f" (+{data['aux_macs']:,} in auxiliary heads, training only)" if data["aux_macs"] else ""))
     lines.append(f"activation memory  {human_bytes(data['activation_bytes'])} (float32, batch 1, "
                  "every layer's output)")
+    if data["features"]:
+        lines.append("features (archc build --features):")
+        for f in data["features"]:
+            stride = f"stride {f['stride']}" if f["stride"] else ""
+            lines.append(f"  {f['name']:<16} {describe(f['shape']):<20} {stride}")
     return "\n".join(lines)

@@ -92,3 +92,41 @@ def build_model(spec: str | Path | Model) -> nn.Module:
 
         spec = compile_spec(spec)
     return build_module(spec)
+
+
+class Backbone(nn.Module):
+    """The model cut after its last feature map; forward returns the feature maps."""
+
+    def __init__(self, steps: list[tuple[str | None, object, int | None, int | None, bool]],
+                 kind: str = "") -> None:
+        super().__init__()
+        self.kind = kind
+        program = []
+        for name, fn, start, end, keep in steps:
+            if name and isinstance(fn, nn.Module) and name not in self._modules:
+                self.add_module(name, fn)
+            program.append((fn if start is None else fn[start:end], keep))
+        self._program = program
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        features = []
+        for fn, keep in self._program:
+            x = fn(x)
+            if keep:
+                features.append(x)
+        return features
+
+
+def build_backbone(model: Model) -> nn.Module:
+    """A backbone returning the spec's feature maps (``features:`` or strides 4-32)."""
+    from .features import feature_points, plan
+
+    steps, built = [], {}
+    for step in plan(model, feature_points(model)):
+        node = step.node
+        if node.id not in built:
+            built[node.id] = _module(node)
+        steps.append((node.name, built[node.id], step.start, step.end, step.point is not None))
+    module = Backbone(steps, model.name)
+    init.apply(model.checked.spec.init, module)
+    return module

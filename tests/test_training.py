@@ -104,7 +104,7 @@ def test_googlenet_input_transform_matches_transform_input(tmp_path):
 
 def test_lenet5_generated_module_trains_on_digits():
     datasets = pytest.importorskip("sklearn.datasets")
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: a loaded shared machine does not inflate it
     torch.manual_seed(0)
     digits = datasets.load_digits()
     x = torch.tensor(digits.images, dtype=torch.float32) / 16.0
@@ -127,7 +127,7 @@ def test_lenet5_generated_module_trains_on_digits():
     with torch.no_grad():
         accuracy = (model(x[test]).argmax(1) == y[test]).float().mean().item()
     assert accuracy >= 0.95, accuracy
-    assert time.perf_counter() - start < 60
+    assert time.process_time() - start < 60
 
 
 def test_mobilenet_v1_matches_timm():

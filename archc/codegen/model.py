@@ -63,18 +63,26 @@ def _is_module(node: Node) -> bool:
     return node.name is not None and node.impl.has_module
 
 
-def model_lines(model: Model) -> list[str]:
+def model_lines(model: Model, steps=None) -> list[str]:
+    """The model class; with ``steps`` (a backbone plan) the backbone class instead."""
     spec = model.checked.spec
-    out = [f"class {spec.name}(nn.Module):"]
+    name = spec.name + ("Features" if steps is not None else "")
+    out = [f"class {name}(nn.Module):"]
     paper = spec.paper
     cite = f"{paper.authors} ({paper.year}): {paper.title}" if paper else ""
-    out += docstring(comment(spec.description) or f"{spec.name}, compiled from its spec.",
-                     comment(cite), 4)
+    about = comment(spec.description) or f"{spec.name}, compiled from its spec."
+    if steps is not None:
+        about = (f"{spec.name} as a backbone: returns the feature maps "
+                 + ", ".join(s.point.path for s in steps if s.point) + ". " + about)
+    out += docstring(about, comment(cite), 4)
     out.append("")
     out.append("    def __init__(self) -> None:")
     out.append("        super().__init__()")
     aux = spec.aux_outputs
     nodes = model.graph.nodes()
+    if steps is not None:
+        keep = {s.node.id for s in steps}
+        nodes = [n for n in nodes if n.id in keep]
     main = [n for n in nodes if n.id not in aux]
     extra = [n for n in nodes if n.id in aux]
     for node in main + extra:  # auxiliary heads last (torchvision's construction order)
@@ -93,8 +101,31 @@ def model_lines(model: Model) -> list[str]:
                               describe(node.out_shape)))
     out.extend("        " + line for line in init.source(spec.init))
     out.append("")
-    out.extend(forward_lines(model))
+    out.extend(forward_lines(model) if steps is None else backbone_forward(steps))
     return out
+
+
+def backbone_forward(steps) -> list[str]:
+    lines = ["    def forward(self, x: Tensor) -> list[Tensor]:",
+             "        features: list[Tensor] = []"]
+    for step in steps:
+        node = step.node
+        if _is_module(node):
+            target = f"self.{node.name}"
+            if step.start is not None:
+                target += f"[{step.start}:{step.end}]"
+            call = f"{target}(x)"
+        else:
+            call = node.impl.call_source({k: Val(v) for k, v in node.args.items()}, ["x"])
+        shape = step.point.shape if step.point else (
+            node.body.nodes()[step.end - 1].out_shape if step.start is not None
+            else node.out_shape)
+        lines.extend(render(8, "x = ", call, "", describe(shape)))
+        if step.point:
+            stride = f"stride {step.point.stride}" if step.point.stride else "feature"
+            lines.append(f"        features.append(x)  # {step.point.path}, {stride}")
+    lines.append("        return features")
+    return lines
 
 
 def _variables(graph: Graph, aux: set[str]) -> dict[str, str]:

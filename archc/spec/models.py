@@ -206,6 +206,10 @@ class Spec(_Strict):
         default_factory=list, description="Top-level rows computed only in training, whose "
         "outputs follow the main output (GoogLeNet's auxiliary classifiers). They read their "
         "input with 'from' and do not continue the chain.")
+    features: list[str] | None = Field(
+        None, description="Rows whose outputs a backbone build returns (archc build --features), "
+        "by module path: a top-level row (layer2) or a row of a top-level group (features.6). "
+        "Default: the last row at each of the strides 4, 8, 16 and 32.")
     extends: str | None = Field(None, description="Base spec (path relative to this file); this "
                                 "file states only what differs.")
     patch: dict[str, dict[str, Scalar | list | None]] | None = Field(
