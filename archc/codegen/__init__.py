@@ -19,6 +19,7 @@ from ..shapes import Model
 from ..spec import BlockDef
 from .blocks import BlockWriter, Context
 from .model import model_lines
+from ..writer import BODY_PLACEHOLDER, stamp
 from .pysrc import comment, docstring_text
 
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -163,7 +164,7 @@ def generate_source(model: Model, overrides: list[str] | None = None,
         description=docstring_text(_wrap(spec.description)) or "",
         paper=docstring_text(_wrap(paper_line)), reference=docstring_text(
             comment(spec.reference)), spec_path=docstring_text(display_path(checked.path)),
-        sha256=hashlib.sha256(raw).hexdigest(), imports=imports,
+        sha256=hashlib.sha256(raw).hexdigest(), imports=imports, body_sha256=BODY_PLACEHOLDER,
         regenerate=docstring_text(" ".join(
             ["archc build", shlex.quote(display_path(checked.path))]
             + (["--features"] if features else [])
@@ -175,7 +176,7 @@ def generate_source(model: Model, overrides: list[str] | None = None,
             f"The {spec.name} backbone ({sum(n.params for n in {s.node.id: s.node for s in steps}.values()):,} "
             "parameters)."),
     )
-    return src.rstrip("\n") + "\n"
+    return stamp(src.rstrip("\n") + "\n")
 
 
 def _wrap(text: str, width: int = 84) -> str:

@@ -8,6 +8,7 @@ are checked after this first structural pass, by :mod:`archc.spec.validate`.
 
 from __future__ import annotations
 
+import builtins
 import keyword
 import re
 from typing import Literal, Union
@@ -15,6 +16,7 @@ from typing import Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 IDENT = r"^[a-z_][a-z0-9_]*$"
+BUILTINS = frozenset(dir(builtins))
 CLASS_IDENT = r"^[A-Z][A-Za-z0-9_]*$"
 Scalar = Union[bool, int, float, str]
 RESERVED_ROW_KEYS = ("op", "name", "from", "when", "step", "seq", "n", "input_size")
@@ -25,6 +27,8 @@ class _Strict(BaseModel):
 
 
 def _class_ident(value: str) -> str:
+    if value in BUILTINS or value in ("Tensor",):
+        raise ValueError(f"{value!r} would shadow a name generated code uses")
     if not re.match(CLASS_IDENT, value) or not value.isascii() or keyword.iskeyword(value):
         suggestion = re.sub(r"[^0-9A-Za-z_]", "", value.title().replace(" ", ""))
         raise ValueError(f"{value!r} is not a class name: start with a capital letter, then "
@@ -36,6 +40,8 @@ def _class_ident(value: str) -> str:
 def _check_ident(value: str | None) -> str | None:
     if value is not None and (keyword.iskeyword(value) or value.startswith("__")):
         raise ValueError(f"{value!r} is a reserved word")
+    if value is not None and value in BUILTINS:
+        raise ValueError(f"{value!r} would shadow a Python builtin in generated code")
     return value
 
 

@@ -15,7 +15,7 @@ from .. import expr
 from ..blocks import REQUIRED, Param, Primitive
 from ..diagnostics import Diagnostic, SpecError
 from ..loader import Document, PathT, load_file
-from .models import IDENT, RESERVED_ROW_KEYS, BlockSpec, Row, Spec
+from .models import BUILTINS, IDENT, RESERVED_ROW_KEYS, BlockSpec, Row, Spec
 from .registry import BlockDef, Op, builtin_ops, camel
 
 RESERVED_NAMES = {"input", "in_channels", "self", "x", "out", "torch", "nn", "math", "super"}
@@ -283,7 +283,7 @@ def _yaml_repr(value) -> str:
 def bad_name(name: str) -> bool:
     """Names that cannot become Python identifiers in generated code."""
     return (not re.match(IDENT, name) or keyword.iskeyword(name) or name in RESERVED_NAMES
-            or name in expr.FUNCTIONS or name.startswith("__"))
+            or name in expr.FUNCTIONS or name.startswith("__") or name in BUILTINS)
 
 
 def check_range(param: Param, value, report) -> bool:

@@ -1,0 +1,170 @@
+"""Specs are untrusted input: hostile strings cannot break out of generated code, generated
+modules import only torch and the standard library and do nothing on import, and archc's own
+source never evaluates, imports or unpickles anything named by spec data."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+import archc
+
+from .conftest import ROOT
+
+HOSTILE = [
+    'x"""\nimport os; os.system("touch PWNED")\n"""',
+    "line\nimport os\nos.system('touch PWNED')",
+    "'''; import os #",
+    '"; import os; os.system("touch PWNED"); "',
+    "{{ config }} {% for x in y %}{{ x }}{% endfor %}",
+    "# comment\r\nimport os",
+    "\\\\\" \\n \\x00 trailing backslash \\",
+    "unicode \u2028 line separator \u2029 para \x85 nel \u202e rtl",
+    "\x00\x01\x1b[31m control \x7f",
+    '"' * 7,
+    "\\",
+    "é中文🚀 ok",
+]
+
+TEMPLATE = {
+    "name": "Hostile",
+    "description": None,
+    "paper": {"title": None, "authors": None, "url": None, "table": None},
+    "reference": None,
+    "input": [3, 16, 16],
+    "params": {"note": None},
+    "blocks": {
+        "unit": {
+            "doc": None,
+            "paper": None,
+            "params": {"c": {"type": "int", "doc": None}},
+            "body": [{"name": "conv", "op": "conv", "c": "c", "k": 3, "step": None}],
+        }
+    },
+    "layers": [
+        {"name": "stem", "op": "unit", "c": 4, "step": None},
+        {"name": "features", "seq": [{"op": "conv_norm_act", "c": 4, "step": None}]},
+    ],
+}
+
+
+def _fill(node, value):
+    if isinstance(node, dict):
+        return {k: (value if v is None else _fill(v, value)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_fill(v, value) for v in node]
+    return node
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_hostile_strings_stay_inside_literals_and_comments(hostile, tmp_path):
+    spec = tmp_path / "hostile.yaml"
+    spec.write_text(yaml.safe_dump(_fill(TEMPLATE, hostile), allow_unicode=True),
+                    encoding="utf-8")
+    source = archc.generate(spec)
+    tree = ast.parse(source)  # still valid Python
+    imports = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imports |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imports.add(node.module.split(".")[0])
+    assert imports <= {"torch", "math"}, imports
+    # top level holds only the docstring, imports, functions and classes
+    for node in tree.body:
+        assert isinstance(node, (ast.Expr, ast.Import, ast.ImportFrom, ast.FunctionDef,
+                                 ast.ClassDef)), ast.dump(node)[:80]
+        if isinstance(node, ast.Expr):
+            assert node is tree.body[0] and isinstance(node.value, ast.Constant)
+    # the payload survives only as text: no code anywhere names os or system
+    for node in ast.walk(tree):
+        assert not (isinstance(node, ast.Name) and node.id in ("os", "PWNED"))
+        assert not (isinstance(node, ast.Attribute) and node.attr == "system")
+    # importing it creates nothing and prints nothing
+    target = tmp_path / "hostile.py"
+    target.write_text(source, encoding="utf-8")
+    result = subprocess.run([sys.executable, "-c", "import hostile"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "" and not (tmp_path / "PWNED").exists()
+
+
+@pytest.mark.parametrize("bad", ["Exception", "Tensor", "Class", "A b", "Ünicode", "__X"])
+def test_class_names_are_validated(bad, write_spec):
+    path = write_spec(f"name: {yaml.safe_dump(bad).splitlines()[0]}\ninput: [3, 8, 8]\n"
+                      "layers:\n  - {name: c, op: conv, c: 4, k: 3}\n")
+    if bad == "Class":
+        archc.compile_spec(path)  # a valid CamelCase name
+        return
+    with pytest.raises(archc.SpecError):
+        archc.compile_spec(path)
+
+
+@pytest.mark.parametrize("bad", ["max", "print", "class", "__init__", "x", "torch", "Conv"])
+def test_row_and_param_names_are_validated(bad, write_spec):
+    as_row = write_spec(f"name: X\ninput: [3, 8, 8]\nlayers:\n  - {{name: {bad}, op: conv, "
+                        "c: 4, k: 3}\n")
+    with pytest.raises(archc.SpecError):
+        archc.compile_spec(as_row)
+    as_param = write_spec(f"name: X\ninput: [3, 8, 8]\nblocks:\n  u:\n    params: {{{bad}: "
+                          "{type: int}}\n    body: [{name: c, op: conv, c: 4, k: 3}]\n"
+                          "layers:\n  - {name: u, op: u}\n", "p.yaml")
+    with pytest.raises(archc.SpecError):
+        archc.compile_spec(as_param)
+
+
+# --------------------------------------------------------------------------- source scan
+SOURCE = sorted((ROOT / "archc").rglob("*.py"))
+BANNED_CALLS = {"eval", "exec", "compile", "__import__", "breakpoint", "input"}
+BANNED_MODULES = {"pickle", "marshal", "shelve", "dill", "cloudpickle"}
+UNSAFE_YAML = {"load", "load_all", "unsafe_load", "full_load", "Loader", "UnsafeLoader",
+               "FullLoader"}
+
+
+@pytest.mark.parametrize("path", SOURCE, ids=lambda p: str(p.relative_to(ROOT)))
+def test_source_has_no_dynamic_code_or_unsafe_loading(path: Path):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        where = f"{path.name}:{getattr(node, 'lineno', '?')}"
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            assert node.func.id not in BANNED_CALLS, where
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
+            assert not any(n.split(".")[0] in BANNED_MODULES for n in names), where
+            if any(n.split(".")[0] == "importlib" for n in names):
+                # only entry points of installed packages, never a name from a spec
+                assert path.name == "registry.py" and "metadata" in ast.unparse(node), where
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and \
+                node.value.id == "yaml":
+            assert node.attr not in UNSAFE_YAML, where
+        if isinstance(node, ast.Call) and any(k.arg == "shell" for k in node.keywords):
+            assert False, f"{where}: subprocess with shell="
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                node.func.attr in ("import_module", "getattr") and path.name != "registry.py":
+            assert False, where
+
+
+def test_getattr_only_on_fixed_tables():
+    """getattr(nn, ...) picks classes from archc's own tables, never from spec text."""
+    for path in SOURCE:
+        text = path.read_text(encoding="utf-8")
+        for line in text.splitlines():
+            if "getattr(nn" in line or "getattr(nn.init" in line:
+                assert any(key in line for key in ("cls", "self.cls", "rule.fn", "c)")), line
+
+
+def test_yaml_tags_cannot_construct_objects(write_spec):
+    path = write_spec(textwrap.dedent("""
+        name: X
+        input: !!python/object/apply:os.system ["touch PWNED"]
+        layers: []
+    """))
+    with pytest.raises(archc.SpecError, match="not allowed"):
+        archc.compile_spec(path)
+    assert not Path("PWNED").exists()
