@@ -8,6 +8,8 @@ the file). onnx and onnxscript are imported on first use, so a missing extra is 
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import shutil
 import tempfile
@@ -70,7 +72,7 @@ def export_onnx(spec_or_model, path: str | os.PathLike, weights: str | os.PathLi
         raise ExportError(f"ONNX export needs the onnx extra (pip install 'archc[onnx]'): "
                           f"{exc}") from None
 
-    was_training = model.training
+    modes = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
         param = next(model.parameters(), None)
@@ -84,10 +86,14 @@ def export_onnx(spec_or_model, path: str | os.PathLike, weights: str | os.PathLi
                               f"{_one_line(exc)}") from exc
         n_out = len(out) if isinstance(out, (tuple, list)) else 1
         names = ["output"] + [f"output_{i}" for i in range(1, n_out)]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _export_atomic(model, x, target, names, opset, onnx)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _export_atomic(model, x, target, names, opset, onnx)
+        except OSError as exc:
+            raise ExportError(f"cannot write {target}: {exc.strerror or exc}") from exc
     finally:
-        model.train(was_training)
+        for m, training in modes:  # each module's own mode (a frozen batch norm stays frozen)
+            m.training = training
     return target
 
 
@@ -150,14 +156,24 @@ def _export_atomic(model: nn.Module, x: torch.Tensor, target: Path, output_names
     try:
         tmp = tmpdir / target.name
         try:
-            torch.onnx.export(
-                model, (x,), str(tmp), dynamo=True, external_data=False, verbose=False,
-                input_names=["input"], output_names=output_names, opset_version=opset,
-                dynamic_shapes=({0: torch.export.Dim("batch")},))
+            with _quiet("torch.onnx", "onnxscript"):
+                torch.onnx.export(
+                    model, (x,), str(tmp), dynamo=True, external_data=False, verbose=False,
+                    input_names=["input"], output_names=output_names, opset_version=opset,
+                    dynamic_shapes=({0: torch.export.Dim("batch")},))
         except Exception as exc:
-            raise ExportError(f"torch.onnx.export failed: {_one_line(exc)}") from exc
+            raise ExportError(f"torch.onnx.export failed: {type(exc).__name__}: "
+                              f"{_one_line(exc)}") from exc
         if not tmp.is_file():
             raise ExportError("torch.onnx.export wrote no file")
+        if opset is not None:
+            # The exporter writes opset 18 or newer and converts to an older one when asked;
+            # when that conversion fails it only logs, and keeps its own opset.
+            imports = onnx.load(str(tmp), load_external_data=False).opset_import
+            got = next((i.version for i in imports if i.domain in ("", "ai.onnx")), None)
+            if got != opset:
+                raise ExportError(f"opset {opset} was asked for, but torch.onnx.export could "
+                                  f"only produce opset {got} for this model")
         try:
             onnx.checker.check_model(str(tmp), full_check=True)
         except Exception as exc:
@@ -173,6 +189,20 @@ def _export_atomic(model: nn.Module, x: torch.Tensor, target: Path, output_names
             os.replace(p, target.parent / p.name)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _quiet(*loggers: str):
+    """Silence the exporter's progress and fallback logging (its failures are raised, and we
+    report them as one line)."""
+    saved = [(logging.getLogger(name), logging.getLogger(name).level) for name in loggers]
+    for logger, _ in saved:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in saved:
+            logger.setLevel(level)
 
 
 def _fmt(shape) -> str:

@@ -44,7 +44,8 @@ def port_weights(src: nn.Module, dst: nn.Module, example_input, strict: bool = T
     """
     src_layers = weight_layers(src, example_input)
     dst_layers = weight_layers(dst, example_input)
-    for i, ((s_name, s_mod), (d_name, d_mod)) in enumerate(zip(src_layers, dst_layers)):
+    pairs = list(zip(src_layers, dst_layers, strict=False))  # lengths are checked below
+    for i, ((s_name, s_mod), (d_name, d_mod)) in enumerate(pairs):
         problem = _mismatch(s_mod, d_mod)
         if problem:
             raise WeightPortError(
@@ -59,7 +60,7 @@ def port_weights(src: nn.Module, dst: nn.Module, example_input, strict: bool = T
             f"the first unmatched is {side} {_describe(name, mod)} (layer {n})")
     mapping = {}
     with torch.no_grad():
-        for (s_name, s_mod), (d_name, d_mod) in zip(src_layers, dst_layers):
+        for (s_name, s_mod), (d_name, d_mod) in pairs:
             s_state, d_state = _tensors(s_mod), _tensors(d_mod)
             for key, tensor in d_state.items():
                 tensor.copy_(s_state[key])
