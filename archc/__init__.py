@@ -33,5 +33,25 @@ def build_model(spec: str | Path | CheckedSpec | Model, overrides: list[str] | N
     return build_backbone(model) if features else build_module(model)
 
 
-__all__ = ["CheckedSpec", "Diagnostic", "Model", "SpecError", "build_model", "compile_spec",
+def optimize_for_inference(model, channels_last: bool = True):
+    """BatchNorm folded, dropout/stochastic depth removed, channels_last (imports torch)."""
+    from .inference import optimize_for_inference as optimize
+
+    return optimize(model, channels_last)
+
+
+def __getattr__(name: str):  # PEP 562: the torch-importing parts load on first use
+    if name in ("export_onnx", "ExportError"):
+        from . import export
+
+        return getattr(export, name)
+    if name in ("port_weights", "WeightPortError"):
+        from . import weights
+
+        return getattr(weights, name)
+    raise AttributeError(f"module 'archc' has no attribute {name!r}")
+
+
+__all__ = ["ExportError", "WeightPortError", "export_onnx", "port_weights",
+           "optimize_for_inference", "CheckedSpec", "Diagnostic", "Model", "SpecError", "build_model", "compile_spec",
            "generate", "load_spec"]

@@ -32,4 +32,4 @@ def compile_spec(spec: str | Path | CheckedSpec | Model, budget: Budget | None =
         return spec
     if not isinstance(spec, CheckedSpec):
         spec = load_spec(spec, budget, overrides)
-    return infer(spec)
+    return infer(spec, budget)

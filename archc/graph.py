@@ -113,11 +113,13 @@ class Graph:
 class Expander:
     """Turns rows into nodes, evaluating expressions in an environment."""
 
-    def __init__(self, checked: CheckedSpec) -> None:
+    def __init__(self, checked: CheckedSpec, max_layers: int = 200_000) -> None:
         self.checked = checked
         self.diags: list[Diagnostic] = []
         self.scaling = checked.spec.scaling
         self.block_index = 0  # instances of rows whose columns read 'block_index'
+        self.layers = 0
+        self.max_layers = max_layers
 
     def error(self, doc: Document, path: PathT, message: str, code: str,
               hint: str | None = None) -> None:
@@ -244,6 +246,12 @@ class Expander:
                     alias[row.name] = self._inputs(row, prev, alias)[0]
                 continue
             n = self.repeats(row, doc, rpath, env, scaled)
+            if self.layers + n > self.max_layers:  # refuse before expanding anything
+                raise SpecError([doc.diag((*rpath, "n") if row.n is not None else rpath,
+                                          f"the model expands to more than "
+                                          f"{self.max_layers} layers", "E005",
+                                          hint="raise the limit with --max-layers if "
+                                          "intended")])
             impl = self.checked.ops.get(row.op) if row.op else None
             for rep in range(n):
                 if isinstance(impl, BlockDef) and impl.inline:
@@ -298,6 +306,11 @@ class Expander:
         return [alias.get(r, r) for r in refs]
 
     def node(self, row, doc, rpath, env, rep, graph, alias, prev, sequential, scaled) -> Node:
+        self.layers += 1
+        if self.layers > self.max_layers:
+            raise SpecError([doc.diag(rpath, f"the model expands to more than "
+                                      f"{self.max_layers} layers", "E005",
+                                      hint="raise the limit with --max-layers if intended")])
         index = str(len(graph.order))
         if sequential:
             node_id, name = index, index
@@ -418,7 +431,7 @@ def _prefix_paths(graph: Graph, prefix: str) -> None:
             _prefix_paths(node.body, node.path + ".")
 
 
-def build_graph(checked: CheckedSpec) -> Graph:
+def build_graph(checked: CheckedSpec, max_layers: int = 200_000) -> Graph:
     """The model's top-level container: one node per row (or per named group of repeats)."""
     spec, doc = checked.spec, checked.document
     env = {**spec.params, "width": spec.scaling.width, "depth": spec.scaling.depth}
@@ -426,12 +439,12 @@ def build_graph(checked: CheckedSpec) -> Graph:
     if any(_reads_anywhere(spec.layers, "block_index")):
         # Rows reading block_index are numbered 0..block_count-1 in order (EfficientNet's
         # stochastic depth rate grows with it): count them first, then expand for real.
-        counter = Expander(checked)
+        counter = Expander(checked, max_layers)
         counter.rows(_top_rows(spec), doc, ("layers",), {**env, "block_index": 0,
                                                          "block_count": 1},
                      sequential=False, scaled=True, aux=aux)
         env.update(block_index=0, block_count=max(1, counter.block_index))
-    ex = Expander(checked)
+    ex = Expander(checked, max_layers)
     graph = ex.rows(_top_rows(spec), doc, ("layers",), env, sequential=False, scaled=True,
                     aux=aux)
     if spec.input_transform is not None:

@@ -36,6 +36,9 @@ class Budget:
     max_bytes: int = 4 * 1024 * 1024
     max_nodes: int = 200_000
     max_depth: int = 64
+    max_layers: int = 200_000  # expanded layers (every primitive and block instance)
+    max_params: int = 20_000_000_000
+    max_activation_bytes: int = 64 * 1024**3  # float32 activations of one sample
 
 
 @dataclass

@@ -12,6 +12,7 @@ from .blocks import Primitive, Shape, ShapeError
 from .blocks.conv import fmt
 from .diagnostics import SpecError
 from .graph import INPUT, Expander, Graph, Node, build_graph
+from .loader import Budget
 from .spec import BlockDef, CheckedSpec
 
 
@@ -34,9 +35,9 @@ class Model:
 
 
 class _Inference:
-    def __init__(self, checked: CheckedSpec) -> None:
+    def __init__(self, checked: CheckedSpec, expander: Expander) -> None:
         self.checked = checked
-        self.expander = Expander(checked)
+        self.expander = expander
         self.norm = {"eps": checked.spec.norm.eps, "momentum": checked.spec.norm.momentum}
         # A paper's input sizes describe its table at width 1 and at its own input size; a
         # variant at another width or resolution (MobileNetV2 x1.4, EfficientNet-B1) skips them.
@@ -119,6 +120,13 @@ class _Inference:
                 hint="input sizes are [C, H, W]; check the strides of the rows above")])
 
 
+def _walk_all(graph: Graph):
+    for node in graph.nodes():
+        yield node
+        if node.body is not None:
+            yield from _walk_all(node.body)
+
+
 def _total(node: Node) -> None:
     children = node.body.nodes()
     node.params = sum(n.params for n in children)
@@ -134,14 +142,30 @@ def _stated_sizes(rows):
             yield from _stated_sizes(row.seq)
 
 
-def infer(checked: CheckedSpec) -> Model:
-    """Build the graph and infer every node's shapes, parameters and MACs."""
-    graph = build_graph(checked)
-    run = _Inference(checked)
+def infer(checked: CheckedSpec, budget: Budget | None = None) -> Model:
+    """Build the graph and infer every node's shapes, parameters and MACs. The budget's
+    layer, parameter and activation caps are checked here, before torch allocates anything."""
+    budget = budget or Budget()
+    graph = build_graph(checked, budget.max_layers)
+    expander = Expander(checked, budget.max_layers)
+    expander.layers = sum(1 for _ in _walk_all(graph))
+    run = _Inference(checked, expander)
     shape = tuple(checked.spec.input)
     out = run.container(graph, shape, None)
     nodes = graph.nodes()
     aux = set(checked.spec.aux_outputs)
+    params = sum(n.params for n in nodes)
+    acts = sum(n.activations for n in nodes)
+    doc = checked.document
+    if params > budget.max_params:
+        raise SpecError([doc.diag(("layers",), f"the model has {params:,} parameters, more "
+                                  f"than the limit of {budget.max_params:,}", "E005",
+                                  hint="raise the limit with --max-params if intended")])
+    if acts * 4 > budget.max_activation_bytes:
+        raise SpecError([doc.diag(("input",), f"one sample's activations need "
+                                  f"{acts * 4:,} bytes, more than the limit of "
+                                  f"{budget.max_activation_bytes:,}", "E005",
+                                  hint="raise the limit with --max-activation-bytes")])
     # MACs are those of an inference pass: auxiliary heads run only in training.
     return Model(checked, graph, shape, out, sum(n.params for n in nodes),
                  sum(n.macs for n in nodes if n.id not in aux),

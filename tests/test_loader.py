@@ -54,10 +54,10 @@ def test_alias_bomb_is_rejected_quickly():
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     for i in range(1, 12):
         lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: robust on a loaded machine
     with pytest.raises(SpecError, match="more than"):
         load_text("\n".join(lines))
-    assert time.perf_counter() - start < 1.0
+    assert time.process_time() - start < 1.0
 
 
 def test_budgets_are_configurable():

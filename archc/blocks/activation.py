@@ -40,11 +40,19 @@ class Act(Primitive):
         return getattr(nn, cls)()
 
     def function(self, args):
-        from torch import nn
+        import functools
 
-        cls = ACTIVATIONS[args["fn"]][0]
-        return getattr(nn, cls)(inplace=True) if args["inplace"] and ACTIVATIONS[args["fn"]][2] \
-            else getattr(nn, cls)()
+        import torch
+        from torch.nn import functional as F
+
+        fn = args["fn"]
+        if fn == "identity":
+            return _identity
+        plain = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "gelu": F.gelu,
+                 "hardsigmoid": F.hardsigmoid}
+        if fn in plain:
+            return plain[fn]
+        return functools.partial(getattr(F, fn), inplace=bool(args["inplace"]))
 
     def source(self, args, in_channels, shape):
         if not args["fn"].known:  # chosen by a block parameter: a helper picks the class
@@ -57,3 +65,7 @@ class Act(Primitive):
         if not args["fn"].known:
             return f"_apply_activation({args['fn']}, {inputs[0]})"
         return ACTIVATIONS[args["fn"].value][1].format(x=inputs[0])
+
+
+def _identity(x):
+    return x

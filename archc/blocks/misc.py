@@ -24,7 +24,11 @@ class Flatten(Primitive):
         return nn.Flatten(1)
 
     def function(self, args):
-        return self.module(args, None)
+        import functools
+
+        import torch
+
+        return functools.partial(torch.flatten, start_dim=1)
 
     def source(self, args, in_channels, shape):
         return "nn.Flatten(1)"
@@ -63,10 +67,14 @@ class Identity(Primitive):
         return nn.Identity()
 
     def function(self, args):
-        return self.module(args, None)
+        return _identity
 
     def source(self, args, in_channels, shape):
         return "nn.Identity()"
 
     def call_source(self, args, inputs):
         return inputs[0]
+
+
+def _identity(x):
+    return x

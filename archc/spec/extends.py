@@ -141,6 +141,16 @@ def apply_overrides(doc: Document, overrides: list[str]) -> Document:
         if not sep or not parts:
             raise SpecError([doc.diag((), f"--set expects KEY=VALUE, got {item!r}", "E605")])
         if len(parts) == 1 and parts[0] not in ("name", "input", "init", "description"):
+            params = doc.data.get("params") if isinstance(doc.data, dict) else None
+            if not isinstance(params, dict) or parts[0] not in params:
+                from ..expr import did_you_mean
+
+                known = list(params) if isinstance(params, dict) else []
+                raise SpecError([doc.diag(("params",), f"--set {parts[0]}: the spec has no "
+                                          f"param {parts[0]!r}", "E605",
+                                          hint=did_you_mean(parts[0], known) or (
+                                              "params: " + ", ".join(known) if known else
+                                              "use a dotted key, e.g. scaling.width=0.5"))])
             parts = ["params", parts[0]]
         value = load_text(f"v: {raw}" if raw.strip() else "v: null").data["v"]
         node = doc.data
