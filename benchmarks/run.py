@@ -164,9 +164,11 @@ def bench_inference(runs: int, with_compile: bool) -> dict:
 
 
 def _peak_rss_mb(code: str) -> float:
+    # VmHWM (peak resident set) starts afresh at exec; ru_maxrss would carry the parent's.
     probe = code + textwrap.dedent("""
-        import resource
-        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                print(int(line.split()[1]))
     """)
     result = subprocess.run([PY, "-c", probe], capture_output=True, text=True, cwd=ROOT,
                             check=True)

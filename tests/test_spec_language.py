@@ -73,8 +73,7 @@ def test_scaling_rounds_like_the_references():
     assert stages[0].out_shape[0] == 48  # make_divisible(32 * 1.4, 8)
 
 
-def test_user_defined_block_with_let_when_and_branches(write_spec):
-    path = write_spec("""
+GATED = """\
 name: Tiny
 input: [3, 16, 16]
 blocks:
@@ -96,7 +95,11 @@ blocks:
 layers:
   - {name: a, op: gated, c: 8}
   - {name: b, op: gated, c: 8, e: 1}
-""")
+"""
+
+
+def test_user_defined_block_with_let_when_and_branches(write_spec):
+    path = write_spec(GATED)
     model = archc.compile_spec(path)
     a, b = model.graph.nodes()
     assert [n.name for n in a.body.nodes() if n.name] == ["expand", "mix", "gate", "sig",
@@ -112,29 +115,7 @@ def test_user_block_generated_and_live_agree(write_spec, tmp_path):
     torch = pytest.importorskip("torch")
     from .conftest import import_file
 
-    path = write_spec("""
-name: Tiny
-input: [3, 16, 16]
-blocks:
-  gated:
-    params:
-      c: {type: int, py: out_channels}
-      e: {type: float, default: 2.0, py: expansion}
-    let:
-      hidden: round(in_channels * e)
-      skip: in_channels == c
-    body:
-      - {name: expand, op: conv, c: hidden, k: 1, when: e != 1}
-      - {name: mix, op: conv, c: c, k: 3}
-      - {name: gate, op: conv, c: c, k: 1, from: input}
-      - {name: sig, op: act, fn: sigmoid}
-      - {name: gated, op: mul, from: [mix, sig]}
-      - {op: add, from: [input, gated], when: skip}
-layers:
-  - {name: a, op: gated, c: 8}
-  - {name: b, op: gated, c: 8, e: 1}
-  - {name: c, op: gated, c: 8, e: 3}
-""", "tiny.yaml")
+    path = write_spec(GATED + "  - {name: c, op: gated, c: 8, e: 3}\n", "tiny.yaml")
     live = archc.build_model(path).eval()
     target = tmp_path / "tiny.py"
     target.write_text(archc.generate(path))

@@ -64,7 +64,11 @@ class Act(Primitive):
     def call_source(self, args, inputs):
         if not args["fn"].known:
             return f"_apply_activation({args['fn']}, {inputs[0]})"
-        return ACTIVATIONS[args["fn"].value][1].format(x=inputs[0])
+        fn = args["fn"].value
+        source = ACTIVATIONS[fn][1].format(x=inputs[0])
+        if ACTIVATIONS[fn][2] and args["inplace"].known and args["inplace"].value:
+            source = source[:-1] + ", inplace=True)"  # nn.functional.relu(x, inplace=True)
+        return source
 
 
 def _identity(x):

@@ -325,7 +325,10 @@ class BlockWriter:
                 call = f"self.{row.name}({ins[0]})"
             else:
                 impl = self.ctx.ops[row.op]
-                call = impl.call_source(self.vals(row, impl, self.forward_rename), ins)
+                vals = self.vals(row, impl, self.forward_rename)
+                if row.op == "act" and "inplace" not in row.args:
+                    vals["inplace"] = Val(_may_overwrite(rows, i, 0, False))
+                call = impl.call_source(vals, ins)
             lines += _step(row, 8)
             if not _conditional(row):
                 lines += render(8, f"{target} = ", call)
