@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from . import expr
-from .blocks import Primitive, Shape
+from .blocks import ACTIVATIONS, Primitive, Shape
 from .diagnostics import Diagnostic, SpecError
 from .loader import Document, PathT
 from .spec import BlockDef, CheckedSpec, Row
 from .spec.validate import check_range
 
 INPUT = "input"
+ACTIVATION_NAMES = frozenset(ACTIVATIONS)
 
 
 @dataclass
@@ -246,7 +247,8 @@ class Expander:
                     alias[row.name] = self._inputs(row, prev, alias)[0]
                 continue
             n = self.repeats(row, doc, rpath, env, scaled)
-            if self.layers + n > self.max_layers:  # refuse before expanding anything
+            per_repeat = _min_layers(row, self.checked.ops)
+            if self.layers + n * per_repeat > self.max_layers:  # refuse before expanding
                 raise SpecError([doc.diag((*rpath, "n") if row.n is not None else rpath,
                                           f"the model expands to more than "
                                           f"{self.max_layers} layers", "E005",
@@ -331,6 +333,21 @@ class Expander:
         return node
 
 
+def _min_layers(row: Row, ops: dict, depth: int = 0) -> int:
+    """Layers one repeat of a row surely adds (rows with conditions may be left out)."""
+    if depth > 32:
+        return 1
+    if row.seq is not None:
+        return 1 + sum(_min_layers(r, ops, depth + 1) for r in row.seq
+                       if r.when is None or r.when is True)
+    impl = ops.get(row.op)
+    if isinstance(impl, BlockDef):
+        return (0 if impl.inline else 1) + sum(
+            _min_layers(r, ops, depth + 1) * (r.n if isinstance(r.n, int) else 1)
+            for r in impl.body if r.when is None or r.when is True)
+    return 1
+
+
 def _reads(row: Row, name: str) -> bool:
     """Whether any column of the row is an expression reading ``name``."""
     for value in row.args.values():
@@ -355,10 +372,27 @@ def _may_overwrite(rows: list[Row], i: int, rep: int, sequential: bool) -> bool:
     prev = rows[i - 1]
     if prev.when is not None and prev.when is not True:
         return False
+    if not _fresh_output(prev):
+        return False
     if sequential or prev.name is None:
         return True
     return not any(prev.name == r.from_ or (isinstance(r.from_, list) and prev.name in r.from_)
                    for r in rows[i + 1:])
+
+
+# Ops that may hand back their input tensor (or a view of it): an in-place activation after
+# them would overwrite a tensor someone else holds (the container's or the caller's input).
+_PASS_THROUGH = {"identity", "dropout", "stochastic_depth", "flatten"}
+
+
+def _fresh_output(row: Row) -> bool:
+    """Whether a row's output is a tensor it made (so the next row may overwrite it)."""
+    if row.op in _PASS_THROUGH:
+        return False
+    if row.op == "act":
+        fn = row.args.get("fn")
+        return fn not in ("identity",) and fn in ACTIVATION_NAMES
+    return True
 
 
 def _needs_module(node: Node) -> bool:

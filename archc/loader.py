@@ -175,9 +175,16 @@ def load_text(text: str, path: str = "<string>", budget: Budget | None = None) -
             hint = "YAML does not allow tabs for indentation; use spaces"
         raise SpecError([Diagnostic(path, line, col, msg, "E001", hint=hint)]) from None
     except yaml.reader.ReaderError as exc:  # control characters and the like
-        before = text[: exc.position]
-        line, col = before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
         char = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        # The C reader counts bytes: find the character itself, and count lines the way the
+        # source excerpt does (str.splitlines: \r, NEL and the like break lines too).
+        index = text.find(char)
+        before = text[: max(index, 0)]
+        parts = before.splitlines(keepends=True)
+        if not parts or parts[-1].splitlines() != [parts[-1]]:
+            line, col = len(parts) + 1, 1  # starts a line
+        else:
+            line, col = len(parts), len(parts[-1]) + 1
         raise SpecError([Diagnostic(path, line, col, f"invalid YAML: character {char!r} "
                                     "(U+%04X) is not allowed" % ord(char), "E001",
                                     hint="remove the control character")]) from None

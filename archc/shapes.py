@@ -96,9 +96,15 @@ class _Inference:
                                 f"{getattr(exc, 'message', exc)}", "E403") from None
         node.env = env
         self.expander.diags = []
-        node.body = self.expander.rows(bdef.body, bdef.document, (*bdef.path, "body"), env,
-                                       sequential=bdef.sequential, out=bdef.out,
-                                       prefix=node.path + ".")
+        try:
+            node.body = self.expander.rows(bdef.body, bdef.document, (*bdef.path, "body"), env,
+                                           sequential=bdef.sequential, out=bdef.out,
+                                           prefix=node.path + ".")
+        except SpecError as exc:  # the layer budget, hit inside a block: blame the spec row
+            d = exc.diagnostics[0]
+            at = anchor or node
+            raise SpecError([replace(at.doc.diag(at.row_path, d.message, d.code), hint=d.hint)]
+                            ) from None
         if self.expander.diags:
             d = self.expander.diags[0]
             err = self.fail(node, anchor, f"{d.message} (in {d.spec_path})", d.code)
@@ -118,6 +124,38 @@ class _Inference:
                 f"row states input size {list(stated)} but the inferred input is "
                 f"{list(actual)}", "E404",
                 hint="input sizes are [C, H, W]; check the strides of the rows above")])
+
+
+def _check_class_names(checked: CheckedSpec, graph: Graph) -> None:
+    """Each block a spec uses becomes one class of the generated module: their names (and the
+    model's) must differ. Found here, so `check` reports what `build` would trip over."""
+    seen: dict[str, object] = {checked.spec.name: None}
+    for node in _walk_all(graph):
+        if node.kind != "block":
+            continue
+        bdef = node.impl
+        other = seen.setdefault(bdef.class_name, bdef)
+        if other is bdef:
+            continue
+        what = "the model" if other is None else f"block {other.op!r}"
+        msg = (f"block {bdef.op!r} and {what} would both be generated as class "
+               f"{bdef.class_name!r}")
+        if not bdef.builtin:
+            path = (*bdef.path, "class_name")
+            raise SpecError([bdef.document.diag(path, msg, "E501",
+                                                hint="give the block another class_name")])
+        at = node
+        while at.doc is not checked.document and at.inline_row is None:
+            break
+        raise SpecError([checked.document.diag(_spec_row(checked, node), msg, "E501",
+                                               hint="a spec uses one of them at a time")])
+
+
+def _spec_row(checked: CheckedSpec, node: Node):
+    """The path of the spec row that made ``node`` (node paths inside blocks point elsewhere)."""
+    if node.doc is checked.document:
+        return node.row_path
+    return ("layers",)
 
 
 def _walk_all(graph: Graph):
@@ -154,6 +192,7 @@ def infer(checked: CheckedSpec, budget: Budget | None = None) -> Model:
     out = run.container(graph, shape, None)
     nodes = graph.nodes()
     aux = set(checked.spec.aux_outputs)
+    _check_class_names(checked, graph)
     params = sum(n.params for n in nodes)
     acts = sum(n.activations for n in nodes)
     doc = checked.document

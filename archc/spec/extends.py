@@ -111,8 +111,9 @@ def _patch(merged: Document, doc: Document, patch) -> None:
         raise SpecError([doc.diag(("patch",), "'patch' maps row names to the columns to change",
                                   "E604")])
     errors = []
-    rows = {row.get("name"): (row, path) for row, path in
-            _find_rows(merged.data.get("layers"), ("layers",)) if row.get("name")}
+    rows = {row["name"]: (row, path) for row, path in
+            _find_rows(merged.data.get("layers"), ("layers",))
+            if isinstance(row.get("name"), str)}
     for name, change in patch.items():
         if name not in rows:
             from ..expr import did_you_mean
