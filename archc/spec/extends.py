@@ -27,14 +27,20 @@ def resolve(doc: Document, budget: Budget | None = None, _chain: tuple = ()) -> 
     if not isinstance(ref, str) or not ref:
         raise SpecError([doc.diag(("extends",), "'extends' takes a path to a base spec", "E601")])
     here = Path(doc.path).resolve()
-    base_path = (here.parent / ref).resolve()
+    try:
+        base_path = (here.parent / ref).resolve()
+        exists = base_path.is_file()
+    except (OSError, ValueError) as exc:  # too long, NUL bytes, ...
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise SpecError([doc.diag(("extends",), f"'extends' names no usable file: {reason}",
+                                  "E603")]) from None
     chain = (*_chain, here)
     if base_path in chain:
         cycle = " -> ".join(p.name for p in (*chain, base_path))
         raise SpecError([doc.diag(("extends",), f"'extends' forms a cycle: {cycle}", "E602")])
     if len(chain) > MAX_CHAIN:
         raise SpecError([doc.diag(("extends",), "'extends' chain is too long", "E602")])
-    if not base_path.is_file():
+    if not exists:
         folder = Path(doc.path).parent.as_posix()
         raise SpecError([doc.diag(("extends",), f"base spec not found: {ref}", "E603",
                                   hint=f"paths are relative to the spec's folder ({folder})")])
