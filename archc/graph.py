@@ -264,7 +264,7 @@ class Expander:
                                  sequential, scaled)
                 node.repeats = n
                 if row.op == "act" and "inplace" not in row.args:
-                    node.args["inplace"] = _may_overwrite(rows, i, rep, sequential)
+                    node.args["inplace"] = _may_overwrite(rows, i, rep, sequential, aux)
                 node.path = prefix + (node.name or f"({row.op})")
                 if node.body is not None:
                     _prefix_paths(node.body, node.path + ".")
@@ -360,7 +360,8 @@ def _reads(row: Row, name: str) -> bool:
     return False
 
 
-def _may_overwrite(rows: list[Row], i: int, rep: int, sequential: bool) -> bool:
+def _may_overwrite(rows: list[Row], i: int, rep: int, sequential: bool,
+                   aux: frozenset[str] = frozenset()) -> bool:
     """Whether an activation row may work in place: only when its input is the output of the
     row just before it, which always runs and which nothing else reads. Decided from the rows
     alone, so the live model and the generated class agree for every instance."""
@@ -372,7 +373,7 @@ def _may_overwrite(rows: list[Row], i: int, rep: int, sequential: bool) -> bool:
     prev = rows[i - 1]
     if prev.when is not None and prev.when is not True:
         return False
-    if not _fresh_output(prev):
+    if not _fresh_output(prev) or prev.name in aux:  # an aux row leaves the chain
         return False
     if sequential or prev.name is None:
         return True
@@ -380,19 +381,20 @@ def _may_overwrite(rows: list[Row], i: int, rep: int, sequential: bool) -> bool:
                    for r in rows[i + 1:])
 
 
-# Ops that may hand back their input tensor (or a view of it): an in-place activation after
-# them would overwrite a tensor someone else holds (the container's or the caller's input).
-_PASS_THROUGH = {"identity", "dropout", "stochastic_depth", "flatten"}
+# Ops whose output is always a tensor they allocated. Anything else (identity, dropout and
+# stochastic depth in eval, flatten, channel shuffle, groups and blocks, which may hand back
+# their input or a view of it) could share memory with a tensor someone else holds, so an
+# activation after it must not work in place.
+_FRESH = {"conv", "batch_norm", "linear", "add", "mul", "concat", "max_pool", "avg_pool",
+          "global_avg_pool", "adaptive_avg_pool", "channel_affine"}
 
 
 def _fresh_output(row: Row) -> bool:
     """Whether a row's output is a tensor it made (so the next row may overwrite it)."""
-    if row.op in _PASS_THROUGH:
-        return False
     if row.op == "act":
         fn = row.args.get("fn")
-        return fn not in ("identity",) and fn in ACTIVATION_NAMES
-    return True
+        return fn != "identity" and fn in ACTIVATION_NAMES
+    return row.op in _FRESH
 
 
 def _needs_module(node: Node) -> bool:

@@ -154,6 +154,15 @@ class _Builder:
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+def _position(before: str) -> tuple[int, int]:
+    """Line and column just after ``before``, counting line breaks as the source excerpt does
+    (str.splitlines: \\r and NEL break lines too)."""
+    parts = before.splitlines(keepends=True)
+    if not parts or parts[-1].splitlines() != [parts[-1]]:
+        return len(parts) + 1, 1  # at the start of a line
+    return len(parts), len(parts[-1]) + 1
+
+
 def load_text(text: str, path: str = "<string>", budget: Budget | None = None) -> Document:
     """Parse spec text into a :class:`Document`; raises :class:`SpecError` on any problem."""
     budget = budget or Budget()
@@ -178,13 +187,7 @@ def load_text(text: str, path: str = "<string>", budget: Budget | None = None) -
         char = exc.character if isinstance(exc.character, str) else chr(exc.character)
         # The C reader counts bytes: find the character itself, and count lines the way the
         # source excerpt does (str.splitlines: \r, NEL and the like break lines too).
-        index = text.find(char)
-        before = text[: max(index, 0)]
-        parts = before.splitlines(keepends=True)
-        if not parts or parts[-1].splitlines() != [parts[-1]]:
-            line, col = len(parts) + 1, 1  # starts a line
-        else:
-            line, col = len(parts), len(parts[-1]) + 1
+        line, col = _position(text[: max(text.find(char), 0)])
         raise SpecError([Diagnostic(path, line, col, f"invalid YAML: character {char!r} "
                                     "(U+%04X) is not allowed" % ord(char), "E001",
                                     hint="remove the control character")]) from None
@@ -219,9 +222,7 @@ def load_file(path: str | Path, budget: Budget | None = None) -> Document:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        before = raw[: exc.start]
-        line = before.count(b"\n") + 1
-        col = len(before) - (before.rfind(b"\n") + 1) + 1
+        line, col = _position(raw[: exc.start].decode("utf-8", errors="replace"))
         raise SpecError([Diagnostic(str(path), line, col, f"spec is not valid UTF-8 (byte "
                                     f"0x{raw[exc.start]:02x})", "E001",
                                     hint="save the file as UTF-8")]) from None
