@@ -86,7 +86,6 @@ NAMES = st.one_of(
 ).map(lambda n: n if good_name(n) else f"n_{n}")
 
 ACTS = ["relu", "relu6", "hardswish", "silu", "sigmoid", "tanh", "gelu"]
-_INPLACE = {"relu", "relu6", "hardswish", "silu"}  # archc may run these in place
 
 
 # --------------------------------------------------------------------------- shape model
@@ -126,9 +125,6 @@ class GeneratedSpec:
     data: dict
     predicted: tuple | None  # predicted output shape; None: predicted to shrink below 1
     kinds: list[str] = field(default_factory=list)  # row kinds used (for events)
-    # an in-place activation may act on the caller's input tensor, through rows that hand
-    # back their input (a known bug: test_properties.py::test_inplace_activation_after_*)
-    may_overwrite_input: bool = False
 
 
 class _SpecGen:
@@ -145,27 +141,6 @@ class _SpecGen:
         self.width, self.depth = 1.0, 1.0
         self.channel_policy, self.repeat_policy = "make_divisible_8", "ceil"
         self.aux: list[str] = []
-        self.at_input = True  # the chain's tensor is still the caller's input tensor
-        self.prev: list[str | None] = [None]  # the previous row's kind, per open container
-        self.may_overwrite_input = False
-
-    def flow(self, row: dict, left_out: bool = False) -> None:
-        """Follow the chain's tensor: is it still the caller's input? Known bug: archc runs an
-        activation in place after a seq group, a channel_shuffle of one group or an auxiliary
-        row, even where that hands on the caller's input."""
-        op = row.get("op")
-        kind = "seq" if "seq" in row else op
-        if op == "channel_shuffle" and row["groups"] == 1:
-            kind = "shuffle1"
-        if (op == "act" and not left_out and row["fn"] in _INPLACE and self.at_input
-                and self.prev[-1] in ("seq", "shuffle1", "aux")):
-            self.may_overwrite_input = True
-        passes_input = left_out or kind in (
-            "seq", "identity", "dropout", "stochastic_depth", "shuffle1", "flatten", "aux") or (
-            op == "act" and row["fn"] == "identity")
-        if not passes_input:
-            self.at_input = False
-        self.prev[-1] = kind
 
     # ----------------------------------------------------------------- helpers
     def name(self) -> str:
@@ -652,16 +627,13 @@ class _SpecGen:
             row, shape = getattr(self, kind)(shape)
         if self.draw(st.integers(0, 5)) == 5:  # a name inside a seq group: allowed, unused
             row = {"name": self.name(), **row}
-        self.flow(row)
         return row, shape
 
     def seq_rows(self, shape, depth: int):
         rows = []
-        self.prev.append(None)
         for _ in range(self.draw(st.integers(1, 4))):
             row, shape = self.seq_child(shape, depth)
             rows.append(row)
-        self.prev.pop()
         return rows, shape
 
     def top_row(self, shape):
@@ -674,13 +646,9 @@ class _SpecGen:
         if kind == "seq":
             rows, out = self.seq_rows(shape, 0)
             self.kinds.append("seq")
-            self.flow({"seq": rows})
             return [{"name": self.name(), "seq": rows}], out
         if kind in ("skip", "gate"):
-            rows, out = getattr(self, kind)(shape)
-            for row in rows:
-                self.flow(row)
-            return rows, out
+            return getattr(self, kind)(shape)
         if kind == "library":
             row, out = self.library_block(shape)
         elif kind == "user":
@@ -691,18 +659,15 @@ class _SpecGen:
         functional = row["op"] in ("act", "identity")
         if not functional or self.draw(st.booleans()):
             row = {"name": self.name(), **row}
-        left_out = False
         if functional and self.params and self.draw(st.integers(0, 4)) == 4:
             pname = self.draw(st.sampled_from(sorted(self.params)))
             threshold = self.draw(st.integers(0, 9))
             row["when"] = f"{pname} > {threshold}"
             if not self.params[pname] > threshold:
-                out, left_out = shape, True
-        self.flow(row, left_out)
+                out = shape  # left out
         rows = [row]
         if "name" in row and not self.aux and self.draw(st.integers(0, 5)) == 5:
             rows.append(self.aux_head(row["name"]))
-            self.flow({"op": "aux"})
         return rows, out
 
     def aux_head(self, source: str) -> dict:
@@ -816,7 +781,6 @@ def valid_specs(draw, max_rows: int = 5) -> GeneratedSpec:
                 ["ceil", "round", "floor"]))
         data["scaling"] = scaling
     if draw(st.integers(0, 5)) == 5:
-        gen.at_input = False  # x * scale + shift: a new tensor
         data["input_transform"] = {
             "scale": [draw(st.sampled_from([0.5, 2.0, "1 / 3", 1])) for _ in range(shape[0])],
             "shift": [draw(st.sampled_from([0.0, -0.25, "(0.5 - 1) / 2"]))
@@ -839,5 +803,4 @@ def valid_specs(draw, max_rows: int = 5) -> GeneratedSpec:
     data["layers"] = layers
     if gen.aux:
         data["aux_outputs"] = list(gen.aux)
-    return GeneratedSpec(data, tuple(shape) if gen.valid else None, gen.kinds,
-                         gen.may_overwrite_input)
+    return GeneratedSpec(data, tuple(shape) if gen.valid else None, gen.kinds)
