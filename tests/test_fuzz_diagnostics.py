@@ -695,9 +695,6 @@ def test_extends_names_an_impossible_file(tmp_path, base):
     check_outcome(args, code, out, err, seconds)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "archc bug: scaling.width or scaling.depth .inf (or 1e999) exits 3: internal error: "
-    "OverflowError: cannot convert float infinity to integer"))
 @pytest.mark.parametrize("scaling", ["{width: .inf}", "{depth: .inf}", "{width: 1e999}",
                                      "{depth: .inf, repeats: floor}"])
 def test_infinite_scaling_is_a_located_error(tmp_path, scaling):
@@ -708,9 +705,6 @@ def test_infinite_scaling_is_a_located_error(tmp_path, scaling):
     assert code == 1 and ":3:" in err.splitlines()[0], err
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "archc bug: norm.eps .inf is accepted (every batch_norm then outputs zeros), while the same "
-    "value in a batch_norm row's eps column is E211 'must be a finite number'"))
 def test_infinite_norm_eps_is_rejected_like_the_column(tmp_path):
     path = tmp_path / "spec.yaml"
     path.write_text("name: T\ninput: [3, 8, 8]\nnorm: {eps: .inf}\nlayers:\n"

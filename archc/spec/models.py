@@ -75,8 +75,9 @@ class Paper(_Strict):
 class Norm(_Strict):
     """Defaults for every batch_norm row (reference families differ)."""
 
-    eps: float = Field(1e-5, gt=0, description="BatchNorm epsilon.")
-    momentum: float = Field(0.1, ge=0, le=1, description="BatchNorm running-stat momentum.")
+    eps: float = Field(1e-5, gt=0, allow_inf_nan=False, description="BatchNorm epsilon.")
+    momentum: float = Field(0.1, ge=0, le=1, allow_inf_nan=False,
+                            description="BatchNorm running-stat momentum.")
 
 
 class Row(BaseModel):
@@ -183,8 +184,10 @@ class Scaling(_Strict):
     repeat counts ``n`` written as numbers by ``depth``, rounded by ``repeats``. Columns written
     as expressions are used as written (``width`` and ``depth`` are names they can use)."""
 
-    width: float = Field(1.0, gt=0, description="Width multiplier for channel columns.")
-    depth: float = Field(1.0, gt=0, description="Depth multiplier for repeat counts.")
+    width: float = Field(1.0, gt=0, allow_inf_nan=False,
+                         description="Width multiplier for channel columns.")
+    depth: float = Field(1.0, gt=0, allow_inf_nan=False,
+                         description="Depth multiplier for repeat counts.")
     channels: Literal["make_divisible_8", "round", "floor", "ceil"] = Field(
         "make_divisible_8", description="Channel rounding: make_divisible_8 is the reference "
         "implementations' rule (nearest multiple of 8, at least 8, never 10% below).")
