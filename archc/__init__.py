@@ -53,5 +53,6 @@ def __getattr__(name: str):  # PEP 562: the torch-importing parts load on first 
 
 
 __all__ = ["ExportError", "WeightPortError", "export_onnx", "port_weights",
-           "optimize_for_inference", "CheckedSpec", "Diagnostic", "Model", "SpecError", "build_model", "compile_spec",
+           "optimize_for_inference", "CheckedSpec", "Diagnostic", "Model", "SpecError",
+           "build_model", "compile_spec",
            "generate", "load_spec"]

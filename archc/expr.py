@@ -12,8 +12,8 @@ import copy
 import difflib
 import math
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 MAX_LENGTH = 512
 MAX_NODES = 256

@@ -569,6 +569,62 @@ def test_junk_in_every_setting(workdir, data, where, value):
     check_case(workdir, _dump(spec).encode("utf-8"))
 
 
+# Every primitive column a block param can flow into, with the row around it (for spatial ops
+# the input is [8, 8, 8]; linear and batch_norm after flatten get a flat input).
+COLUMNS = [("conv", c, "{op: conv, c: 8, k: 3, COL}") for c in ("c", "k", "s", "p", "d", "groups",
+                                                                "bias")] + [
+    ("batch_norm", "eps", "{op: batch_norm, COL}"),
+    ("batch_norm", "momentum", "{op: batch_norm, COL}"),
+    ("act", "fn", "{op: act, COL}"),
+    ("dropout", "p", "{op: dropout, COL}"),
+    ("max_pool", "k", "{op: max_pool, k: 2, COL}"), ("max_pool", "s", "{op: max_pool, k: 2, COL}"),
+    ("avg_pool", "p", "{op: avg_pool, k: 2, COL}"),
+    ("avg_pool", "ceil", "{op: avg_pool, k: 2, COL}"),
+    ("adaptive_avg_pool", "size", "{op: adaptive_avg_pool, COL}"),
+    ("channel_shuffle", "groups", "{op: channel_shuffle, COL}"),
+    ("stochastic_depth", "p", "{op: stochastic_depth, COL}"),
+    ("stochastic_depth", "mode", "{op: stochastic_depth, p: 0.1, COL}"),
+    ("conv_norm_act", "act", "{op: conv_norm_act, c: 8, COL}"),
+    ("conv_norm_act", "k", "{op: conv_norm_act, c: 8, COL}"),
+    ("inverted_residual", "t", "{op: inverted_residual, c: 8, COL}"),
+    ("squeeze_excitation", "squeeze", "{op: squeeze_excitation, COL}"),
+]
+PARAM_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-3, 12),
+                         st.sampled_from([0.0, 0.5, 2.5, -1.0, float("inf"), "relu", "row",
+                                          "x", "", "in_channels", "1 + 1"]))
+
+
+@profile(ci=100, long=3000)
+@given(column=st.sampled_from(COLUMNS), kind=st.sampled_from(["int", "float", "bool", "str"]),
+       default=st.one_of(st.just("absent"), PARAM_VALUES), optional=st.booleans(),
+       first_only=st.booleans(), given_value=st.one_of(st.just("absent"), PARAM_VALUES),
+       repeats=st.sampled_from([None, 1, 2]), extras=st.dictionaries(
+           st.sampled_from(["min", "max", "choices", "scale"]),
+           st.sampled_from([0, 1, -1, 0.5, [1, 2], ["relu"], "channels", None]), max_size=2))
+def test_block_params_into_every_column(workdir, column, kind, default, optional, first_only,
+                                        given_value, repeats, extras):
+    """A block param of any type, default, bounds and optionality, used as a primitive's (or a
+    library block's) column, given or not by the row, repeated or not."""
+    _, col, body = column
+    param: dict = {"type": kind, **extras}
+    if default != "absent":
+        param["default"] = default
+    if optional:
+        param["optional"] = True
+    if first_only:
+        param["first_only"] = True
+    row: dict = {"name": "b", "op": "blk"}
+    if given_value != "absent":
+        row["v"] = given_value
+    if repeats is not None:
+        row["n"] = repeats
+    text = (f"name: T\ninput: [8, 8, 8]\nblocks:\n  blk:\n    params:\n"
+            f"      v: {json.dumps(param)}\n    body:\n"
+            f"      - {body.replace('COL', f'{col}: v')}\n"
+            f"layers:\n  - {json.dumps(row)}\n")
+    check_case(workdir, text.encode("utf-8"), "build")
+
+
 @profile(ci=60, long=2000)
 @given(data=st.data())
 def test_mutated_base_of_a_variant(workdir, data):

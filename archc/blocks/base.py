@@ -4,8 +4,8 @@ so the spec and shape stages never import torch) a module constructor and its so
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 REQUIRED = object()
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import keyword
-import shlex
 import re
+import shlex
 from pathlib import Path
 
 import jinja2
@@ -17,9 +17,9 @@ from ..diagnostics import SpecError
 from ..graph import Node
 from ..shapes import Model
 from ..spec import BlockDef
+from ..writer import BODY_PLACEHOLDER, stamp
 from .blocks import BlockWriter, Context
 from .model import model_lines
-from ..writer import BODY_PLACEHOLDER, stamp
 from .pysrc import comment, docstring_text
 
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -177,10 +177,13 @@ def generate_source(model: Model, overrides: list[str] | None = None,
         infer_factory=infer_factory, class_name=class_name, factory_doc=docstring_text(
             f"{spec.name} ({model.params:,} parameters, {model.macs:,} MACs at "
             f"{'x'.join(map(str, model.input_shape))})." if not features else
-            f"The {spec.name} backbone ({sum(n.params for n in {s.node.id: s.node for s in steps}.values()):,} "
-            "parameters)."),
+            f"The {spec.name} backbone ({_backbone_params(steps):,} parameters)."),
     )
     return stamp(src.rstrip("\n") + "\n")
+
+
+def _backbone_params(steps) -> int:
+    return sum(n.params for n in {s.node.id: s.node for s in steps}.values())
 
 
 def _wrap(text: str, width: int = 84) -> str:

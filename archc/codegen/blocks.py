@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 
 from .. import expr
 from ..blocks import Primitive, Val
+from ..codegen_literals import literal
 from ..graph import Node, _may_overwrite
 from ..spec import BlockDef, Row
-from ..codegen_literals import literal
 from .pysrc import Call, comment, pyexpr, render
 
 _PY_TYPES = {"int": "int", "float": "float", "bool": "bool", "str": "str"}
