@@ -160,6 +160,12 @@ class Expander:
                     raw = self._coerce(p, raw, doc, (*path, p.name))
                 elif scaled and p.scale == "channels" and isinstance(raw, int):
                     raw = self._coerce(p, self.scale_channels(raw), doc, (*path, p.name))
+                needs = p.default is not None or p.name in getattr(impl, "context_defaults", {})
+                if raw is None and needs and not self.diags:
+                    # an empty value (an optional block parameter) where one is needed
+                    self.error(doc, (*path, p.name), f"column {p.name!r} gets no value",
+                               "E303", hint="the expression reads a parameter that is unset "
+                               "(optional, or left to later repeats of a first-only column)")
                 out[p.name] = raw
             else:
                 out[p.name] = None if p.required else p.default

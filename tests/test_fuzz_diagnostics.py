@@ -773,13 +773,6 @@ def test_infinite_norm_eps_is_rejected_like_the_column(tmp_path):
     assert code == 1 and ":3:" in err.splitlines()[0], err
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "archc bug: a block param with no value (optional: true, or default: null, which later "
-    "repeats of a first_only column take) in a primitive's column: exit 3 for conv k, s, d, "
-    "groups (TypeError: unsupported operand type(s) ... 'NoneType') and act fn (KeyError: "
-    "None); 'archc check' exit 0 but no model for dropout p and avg_pool ceil (TypeError in "
-    "torch); for batch_norm eps the live model takes the spec's norm but the generated module "
-    "passes eps=None and fails"))
 @pytest.mark.parametrize("param, body, row", [
     ("{type: int, optional: true}", "{op: conv, c: 8, k: v}", "{name: l, op: b}"),
     ("{type: int, optional: true}", "{op: conv, c: 8, k: 3, d: v}", "{name: l, op: b}"),
