@@ -446,9 +446,8 @@ def check_outcome(args: list[str], code: int, out: str, err: str, seconds: float
 # Internal errors of known bugs (parts of the message), with their regression tests at the end
 # of this file.
 KNOWN_INTERNAL_ERRORS = [
-    (("TypeError: unsupported operand type(s)", "'NoneType'"),
-     "test_null_block_param_in_a_primitive_column"),
-    (("KeyError: None",), "test_null_block_param_in_a_primitive_column"),
+    (("OverflowError: cannot convert float infinity to integer",),
+     "test_huge_scaling_is_a_located_error"),
 ]
 
 
@@ -764,6 +763,20 @@ def test_infinite_scaling_is_a_located_error(tmp_path, scaling):
     assert code == 1 and ":3:" in err.splitlines()[0], err
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "archc bug: a finite but huge scaling.width or scaling.depth (1e308) still exits 3: "
+    "internal error: OverflowError: cannot convert float infinity to integer (c * width or "
+    "n * depth overflows to infinity)"))
+@pytest.mark.parametrize("scaling", ["{width: 1e308}", "{depth: 1e308}",
+                                     "{width: 1e308, channels: round}"])
+def test_huge_scaling_is_a_located_error(tmp_path, scaling):
+    path = tmp_path / "spec.yaml"
+    path.write_text(f"name: T\ninput: [3, 8, 8]\nscaling: {scaling}\nlayers:\n"
+                    "  - {name: c, op: conv, c: 8, k: 3, n: 2}\n", encoding="utf-8")
+    code, err = _check_file(path)
+    assert code == 1, err
+
+
 def test_infinite_norm_eps_is_rejected_like_the_column(tmp_path):
     """Was: accepted (every batch_norm then gave zeros), unlike a batch_norm row's eps: .inf."""
     path = tmp_path / "spec.yaml"
@@ -785,7 +798,10 @@ def test_infinite_norm_eps_is_rejected_like_the_column(tmp_path):
     ("{type: float, optional: true}", "{op: batch_norm, eps: v}", "{name: l, op: b}"),
 ])
 def test_null_block_param_in_a_primitive_column(tmp_path, param, body, row):
-    """A located error, or a live model and a generated module that both build and run."""
+    """A located error, or a live model and a generated module that both build and run.
+    Was: exit 3 for conv k, s, d, groups (TypeError: unsupported operand type(s) ...
+    'NoneType') and act fn (KeyError: None); check exit 0 but no model for dropout p and
+    avg_pool ceil; for batch_norm eps the generated module passed eps=None and failed."""
     path = tmp_path / "spec.yaml"
     path.write_text(f"name: T\ninput: [8, 8, 8]\nblocks:\n  b:\n    params:\n      v: {param}\n"
                     f"    body:\n      - {body}\nlayers:\n  - {row}\n", encoding="utf-8")
