@@ -183,9 +183,42 @@ def _check(value: object) -> object:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if value != value or abs(value) > MAX_MAGNITUDE:  # NaN or too large
             raise ExprError("value out of range")
-    if isinstance(value, str) and len(value) > MAX_STRING:
-        raise ExprError("string value too long")
+    elif isinstance(value, str):
+        if len(value) > MAX_STRING:
+            raise ExprError("string value too long")
+    elif not isinstance(value, bool):  # e.g. a complex number from (-8) ** 0.5
+        raise ExprError(f"value {type(value).__name__} is not a number, string or boolean")
     return value
+
+
+def _binop(op: ast.operator, left: object, right: object) -> object:
+    """Apply a binary operator, refusing before it runs anything whose result could be huge
+    (the results are checked afterwards too, but by then a string or an int is allocated)."""
+    if isinstance(op, ast.Mod) and (isinstance(left, str) or isinstance(right, str)):
+        # '%.2147483640f' % 1.0 allocates gigabytes before any length check could run
+        raise ExprError("% formats strings: not allowed", hint="% is numeric modulo only")
+    if isinstance(op, ast.Pow):
+        if abs(right) > 64:
+            raise ExprError("exponent too large")
+        if isinstance(left, (int, float)) and abs(left) > MAX_MAGNITUDE:
+            raise ExprError("value out of range")
+    if isinstance(op, ast.Mult) and (isinstance(left, str) or isinstance(right, str)):
+        text, times = (left, right) if isinstance(left, str) else (right, left)
+        if not isinstance(times, int) or len(text) * max(times, 0) > MAX_STRING:
+            raise ExprError("string value too long")
+    if isinstance(op, ast.Add) and isinstance(left, str) and isinstance(right, str) and \
+            len(left) + len(right) > MAX_STRING:
+        raise ExprError("string value too long")
+    return _check(_BINOPS[type(op)](left, right))
+
+
+def _round(value, ndigits=None):
+    # round(12345, -10**15) computes 10 ** 10**15 (it never ends); beyond 64 digits either way
+    # the answer is the value itself or zero for every value within MAX_MAGNITUDE
+    if ndigits is not None and not isinstance(ndigits, bool) and isinstance(ndigits, int) \
+            and abs(ndigits) > 64:
+        raise ExprError("round() to more than 64 digits")
+    return round(value, ndigits) if ndigits is not None else round(value)
 
 
 def _eval(node: ast.AST, env: dict[str, object]) -> object:
@@ -199,14 +232,7 @@ def _eval(node: ast.AST, env: dict[str, object]) -> object:
                             hint=did_you_mean(node.id, env))
         return env[node.id]
     if isinstance(node, ast.BinOp):
-        left, right = _eval(node.left, env), _eval(node.right, env)
-        if isinstance(node.op, ast.Pow) and abs(right) > 64:
-            raise ExprError("exponent too large")
-        if isinstance(node.op, ast.Mult) and (isinstance(left, str) or isinstance(right, str)):
-            text, times = (left, right) if isinstance(left, str) else (right, left)
-            if not isinstance(times, int) or len(text) * max(times, 0) > MAX_STRING:
-                raise ExprError("string value too long")
-        return _check(_BINOPS[type(node.op)](left, right))
+        return _binop(node.op, _eval(node.left, env), _eval(node.right, env))
     if isinstance(node, ast.UnaryOp):
         value = _eval(node.operand, env)
         if isinstance(node.op, ast.Not):
@@ -232,7 +258,7 @@ def _eval(node: ast.AST, env: dict[str, object]) -> object:
     if isinstance(node, ast.IfExp):
         return _eval(node.body if _eval(node.test, env) else node.orelse, env)
     if isinstance(node, ast.Call):
-        fn = FUNCTIONS[node.func.id][0]
+        fn = _round if node.func.id == "round" else FUNCTIONS[node.func.id][0]
         return _check(fn(*[_eval(a, env) for a in node.args]))
     raise ExprError(f"unsupported expression node {type(node).__name__}")
 
