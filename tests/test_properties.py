@@ -427,3 +427,40 @@ def test_named_row_with_from_and_repeats(tmp_path):
     _build_and_run(tmp_path, "name: T\ninput: [4, 8, 8]\nlayers:\n"
                              "  - {name: a, op: conv, c: 4, k: 1}\n"
                              "  - {name: b, op: conv, c: 4, k: 1, from: a, n: 1}\n")
+
+
+# --------------------------------------------------------------------------- check ok => build ok
+# Specs that 'archc check' accepted and 'archc build' then failed on with an internal error.
+
+
+def test_when_guarded_division_by_zero_builds(tmp_path):
+    """Was: check ok, build exit 3 (internal error: ExprError: division by zero): codegen
+    evaluated the channels of a row left out by its 'when' (8 // t with t = 0) to see whether
+    its instances agree."""
+    _build_and_run(tmp_path, "name: T\ninput: [3, 8, 8]\nblocks:\n  b:\n"
+                             "    params: {t: {type: int}}\n    body:\n"
+                             '      - {name: a, op: conv, c: "8 // t", k: 1, when: "t > 0"}\n'
+                             "      - {name: z, op: conv, c: 4, k: 1}\n"
+                             "layers:\n  - {name: x1, op: b, t: 0}\n  - {name: x2, op: b, t: 2}\n")
+
+
+def _dense_block(layers: int) -> str:
+    rows, prev = [], "input"
+    for i in range(layers):
+        rows.append(f"      - {{name: c{i}, op: conv, c: growth, k: 1, from: {prev}}}\n")
+        rows.append(f"      - {{name: j{i}, op: concat, from: [{prev}, c{i}]}}\n")
+        prev = f"j{i}"
+    return ("name: T\ninput: [3, 4, 4]\nblocks:\n  dense:\n"
+            "    params: {growth: {type: int}}\n    body:\n" + "".join(rows)
+            + "layers:\n  - {name: d, op: dense, growth: 2}\n")
+
+
+@pytest.mark.parametrize("layers", [40, 300])
+def test_dense_concat_growth_inside_a_block_builds(tmp_path, layers):
+    """Was: check ok, build exit 3 (internal error: ExprError: expression longer than 512
+    characters): the channels of a DenseNet-style concat chain were re-parsed as text with the
+    limit meant for expressions a user writes. The generated input width stays one short sum."""
+    model = _compile(tmp_path, _dense_block(layers))
+    source = archc.generate(model)
+    assert f"in_channels + {layers - 1} * growth" in source
+    check_against_torch(model, tmp_path)

@@ -5,6 +5,8 @@ in the model decide which spelling is right for all of them."""
 
 from __future__ import annotations
 
+import ast
+import warnings
 from dataclasses import dataclass, field
 
 from .. import expr
@@ -34,9 +36,69 @@ class Context:
                 n.env for n in self.instances.get(bdef.op, [])], bdef.out)[1]
             for name, parsed in reversed(bdef.lets):
                 if text is not None:
-                    text = expr.parse(text).substitute({name: parsed.text})
+                    text = internal(text).substitute({name: parsed.text})
             self._out_cache[bdef.op] = text
         return self._out_cache[bdef.op]
+
+
+def internal(text: str) -> expr.Expr:
+    """An expression archc composed from checked pieces (channel counts, conditions): parsed
+    without the length and size limits of expressions a user writes, which a DenseNet-style
+    concat chain outgrows. Only the whitelisted node types can occur in it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tree = ast.parse(text.strip(), mode="eval")
+    called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in called}
+    return expr.Expr(text.strip(), tree, frozenset(names - {"true", "false"}))
+
+
+def channel_sum(parts: list[str]) -> str:
+    """Channels of a concat, ``a + b + ...`` with like terms collected: a DenseNet-style chain
+    gives ``in_channels + 3 * growth``, one term per distinct input, not one per row."""
+    coefficients: dict[str, tuple[int, ast.expr]] = {}
+    constant = 0
+    for part in parts:
+        for term in _terms(internal(part).tree.body):
+            k, rest = _coefficient(term)
+            if rest is None:
+                constant += k
+                continue
+            key = ast.dump(rest)
+            coefficients[key] = (coefficients.get(key, (0, rest))[0] + k, rest)
+    total: ast.expr | None = None
+    for k, rest in coefficients.values():
+        term = rest if k == 1 else ast.BinOp(ast.Constant(k), ast.Mult(), rest)
+        total = term if total is None else ast.BinOp(total, ast.Add(), term)
+    if constant or total is None:
+        total = ast.Constant(constant) if total is None else \
+            ast.BinOp(total, ast.Add(), ast.Constant(constant))
+    return ast.unparse(total)
+
+
+def _terms(node: ast.expr) -> list[ast.expr]:
+    """The terms of a sum, in order (iteratively: a long left-nested chain is deep)."""
+    out, stack = [], [node]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            stack += [node.right, node.left]
+        else:
+            out.append(node)
+    return out
+
+
+def _coefficient(term: ast.expr) -> tuple[int, ast.expr | None]:
+    """``3 * growth`` -> (3, growth); ``5`` -> (5, None); anything else -> (1, term)."""
+    if _is_int(term):
+        return term.value, None
+    if isinstance(term, ast.BinOp) and isinstance(term.op, ast.Mult) and _is_int(term.left):
+        return term.left.value, term.right
+    return 1, term
+
+
+def _is_int(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and type(node.value) is int
 
 
 def arg_text(row: Row, param) -> str:
@@ -59,14 +121,14 @@ def row_out(row: Row, ins: list[str], ctx: Context, envs: list[dict]) -> str:
     impl = ctx.ops[row.op]
     if isinstance(impl, BlockDef):
         out = ctx.def_out_channels(impl)
-        if out is None or (ins[0] is None and "in_channels" in expr.parse(out).names):
+        if out is None or (ins[0] is None and "in_channels" in internal(out).names):
             return None
         mapping = {p.name: f"({arg_text(row, p)})" for p in impl.params}
         if ins[0] is not None:
             mapping["in_channels"] = f"({ins[0]})"
-        return expr.parse(out).substitute(mapping)
+        return internal(out).substitute(mapping)
     if row.op == "concat":
-        return None if None in ins else " + ".join(f"({c})" for c in ins)
+        return None if None in ins else channel_sum(ins)
     if impl.keeps_channels:
         return ins[0]
     return impl.out_channels({p.name: arg_text(row, p) for p in impl.params}, ins[0])
@@ -78,9 +140,14 @@ def choose(enabled: str, disabled: str, cond: str, envs: list[dict]) -> str:
         return enabled if enabled == disabled else None
 
     def agree(want: bool) -> bool:
+        # Channels of a left-out row may not even evaluate there (8 // t where 'when: t > 0'
+        # guards it): an error counts as a difference, and the conditional spelling is used.
         for env in envs:
-            if expr.parse(cond).evaluate(env) is want and \
-                    expr.parse(enabled).evaluate(env) != expr.parse(disabled).evaluate(env):
+            try:
+                if internal(cond).evaluate(env) is want and \
+                        internal(enabled).evaluate(env) != internal(disabled).evaluate(env):
+                    return False
+            except expr.ExprError:
                 return False
         return True
 
@@ -171,7 +238,8 @@ class BlockWriter:
 
     def construct(self, row: Row, in_ch: str, rows: list[Row], i: int, seq: bool, indent: int):
         """A Call building the row's module, or statements ending in ``nn.Sequential``."""
-        ch = pyexpr(in_ch, self.rename) if in_ch is not None else self.concrete_in(row)
+        ch = internal(in_ch).to_python(self.rename) if in_ch is not None else \
+            self.concrete_in(row)
         if row.seq is not None:
             return self.sequential(row.seq, in_ch, indent)
         impl = self.ctx.ops[row.op]
