@@ -464,3 +464,22 @@ def test_dense_concat_growth_inside_a_block_builds(tmp_path, layers):
     source = archc.generate(model)
     assert f"in_channels + {layers - 1} * growth" in source
     check_against_torch(model, tmp_path)
+
+
+_HUGE = "1" + "0" * 400
+
+
+@pytest.mark.parametrize("text", [
+    f"scaling: {{depth: 2.0}}\nlayers:\n  - {{name: c, op: conv, c: 8, k: 3, n: {_HUGE}}}\n",
+    f"scaling: {{width: 2.0}}\nlayers:\n  - {{name: c, op: conv, c: {_HUGE}, k: 3}}\n",
+    f"layers:\n  - {{name: c, op: conv, c: 8, k: 3, s: {_HUGE}}}\n",
+    f"params: {{big: {_HUGE}}}\nlayers:\n  - {{name: c, op: conv, c: 8, k: 3, s: big}}\n",
+])
+def test_huge_integers_are_located_errors(tmp_path, text):
+    """Was: exit 3 (OverflowError: int too large to convert to float) when scaled, or check ok
+    and then a module torch cannot build (stride 10**400). Integers in a spec are unbounded;
+    columns now take at most 10**15 in magnitude, like the values expressions compute."""
+    path = tmp_path / "spec.yaml"
+    path.write_text(f"name: T\ninput: [3, 8, 8]\n{text}", encoding="utf-8")
+    code, _, err = _cli("check", str(path))
+    assert code == 1 and re.search(r"spec\.yaml:\d+:\d+: error\[E\d{3}\]", err), err

@@ -184,10 +184,12 @@ class Scaling(_Strict):
     repeat counts ``n`` written as numbers by ``depth``, rounded by ``repeats``. Columns written
     as expressions are used as written (``width`` and ``depth`` are names they can use)."""
 
-    width: float = Field(1.0, gt=0, allow_inf_nan=False,
-                         description="Width multiplier for channel columns.")
-    depth: float = Field(1.0, gt=0, allow_inf_nan=False,
-                         description="Depth multiplier for repeat counts.")
+    # Bounded so that a column times its multiplier stays a float (1e308 overflowed); real
+    # families use at most ~4 (EfficientNet-B7: width 2.0, depth 3.1).
+    width: float = Field(1.0, gt=0, le=1000, allow_inf_nan=False,
+                         description="Width multiplier for channel columns (at most 1000).")
+    depth: float = Field(1.0, gt=0, le=1000, allow_inf_nan=False,
+                         description="Depth multiplier for repeat counts (at most 1000).")
     channels: Literal["make_divisible_8", "round", "floor", "ceil"] = Field(
         "make_divisible_8", description="Channel rounding: make_divisible_8 is the reference "
         "implementations' rule (nearest multiple of 8, at least 8, never 10% below).")

@@ -160,6 +160,9 @@ class _Checker:
                 self.expression(row.n, (*rpath, "n"), scope)
             elif row.n is not None and row.n < 1:
                 self.error((*rpath, "n"), f"repeats must be at least 1, got {row.n}", "E203")
+            elif row.n is not None and row.n > expr.MAX_MAGNITUDE:
+                self.error((*rpath, "n"), "repeats must be at most 10**15, got "
+                           f"{expr.shorten(str(row.n), 24)}", "E203")
             if row.seq is not None and row.name is None and not in_seq and not in_block:
                 self.error(rpath, "a 'seq' group at the top level needs a 'name'", "E214")
             if row.seq is not None:
@@ -290,6 +293,10 @@ def check_range(param: Param, value, report) -> bool:
     """Report ``value`` outside the param's bounds; True when in range."""
     if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
         report(f"column {param.name!r} must be a finite number, got {value}")
+        return False
+    if abs(value) > expr.MAX_MAGNITUDE:  # YAML integers are unbounded; scaling makes floats
+        report(f"column {param.name!r} must be at most 10**15 in magnitude, got "
+               f"{expr.shorten(str(value), 24)}")
         return False
     if param.minimum is not None and value < param.minimum:
         report(f"column {param.name!r} must be at least {_num(param.minimum)}, got {value}")
