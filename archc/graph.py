@@ -429,8 +429,9 @@ def _top_rows(spec) -> list[Row]:
             # A named, repeated row at the top level is a stage: an nn.Sequential of its repeats
             # (ResNet's layer1..layer4).
             stage = row.model_copy(update={
-                "seq": [row.model_copy(update={"name": None})], "op": None, "n": None,
-                "input_size": None})
+                # the stage reads the row's 'from'; its repeats chain inside the group
+                "seq": [row.model_copy(update={"name": None, "from_": None})], "op": None,
+                "n": None, "input_size": None})
             stage._stage = True
             rows.append(stage)
         else:

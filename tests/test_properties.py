@@ -246,9 +246,7 @@ def test_variants_and_overrides_equal_their_edited_base(workdir, drawn, data):
     """A variant (extends + patch + params) and --set compile exactly like the base spec with
     the same edits written into it."""
     base = drawn.data
-    # not rows with 'from': a named row with 'from' and 'n' is a known bug
-    # (test_named_row_with_from_and_repeats)
-    rows = [r for r in _named_rows(base["layers"]) if "seq" not in r and "from" not in r]
+    rows = [r for r in _named_rows(base["layers"]) if "seq" not in r]
     assume(rows)
     row = data.draw(st.sampled_from(rows), label="patched row")
     edits = {}
@@ -419,11 +417,9 @@ def test_inplace_activation_after_a_group_block_shuffle_or_aux_row(tmp_path, fir
             assert torch.equal(given, x), f"{type(module).__name__} overwrote its input"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "archc bug: a named top-level row with 'from' naming another row and 'n' (a stage) exits "
-    "3: internal error: KeyError: 'a' (the row's repeats are wrapped in a group where 'a' is "
-    "not defined)"))
 def test_named_row_with_from_and_repeats(tmp_path):
+    """Was: exit 3, internal error: KeyError: 'a' (the row's repeats were wrapped in a group
+    whose inner row still read 'a', which the group does not define)."""
     _build_and_run(tmp_path, "name: T\ninput: [4, 8, 8]\nlayers:\n"
                              "  - {name: a, op: conv, c: 4, k: 1}\n"
                              "  - {name: b, op: conv, c: 4, k: 1, from: a, n: 1}\n")
