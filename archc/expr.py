@@ -10,10 +10,14 @@ from __future__ import annotations
 import ast
 import copy
 import difflib
+import keyword
 import math
 import operator
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from .codegen_literals import UnsafeSourceError, literal
 
 MAX_LENGTH = 512
 MAX_NODES = 256
@@ -90,8 +94,19 @@ class Expr:
             raise ExprError(f"cannot evaluate it: {exc}") from None
 
     def to_python(self, rename: dict[str, str] | None = None) -> str:
-        """Python source for the expression, identifiers renamed through ``rename``."""
-        return _unparse(self.tree.body, rename or {})
+        """Python source for the expression, identifiers renamed through ``rename`` (each a
+        name or a dotted attribute path): printed from the renamed tree with every constant
+        spelled by :func:`archc.codegen_literals.literal`, and proven by parsing it back."""
+        tree = _Renamer(rename or {}).visit(copy.deepcopy(self.tree.body))
+        source = _unparse(tree, literal)
+        try:
+            back = ast.parse(source, mode="eval").body
+        except SyntaxError:
+            back = None
+        if back is None or ast.dump(back) != ast.dump(tree):
+            raise UnsafeSourceError(f"expression {shorten(self.text)!r} does not print as "
+                                    "itself")
+        return source
 
     def substitute(self, mapping: dict[str, str]) -> str:
         """Expression text with names replaced by other expressions (in this language)."""
@@ -105,7 +120,7 @@ class Expr:
             def visit_Name(self, node: ast.Name) -> ast.AST:
                 return copy.deepcopy(trees[node.id]) if node.id in trees else node
 
-        return ast.unparse(_Sub().visit(copy.deepcopy(self.tree.body)))
+        return _unparse(_Sub().visit(copy.deepcopy(self.tree.body)))
 
     def helpers(self) -> set[str]:
         """Helper definitions/imports the generated spelling of this expression needs."""
@@ -122,10 +137,12 @@ def parse(text: str) -> Expr:
     """Parse ``text``; raises :class:`ExprError` for anything outside the whitelist."""
     if len(text) > MAX_LENGTH:
         raise ExprError(f"expression longer than {MAX_LENGTH} characters")
-    if not text.isascii() or any(ch in text for ch in "\n\r\t\\;"):
+    if not all(" " <= ch <= "~" for ch in text) or any(ch in text for ch in "\\;"):
         raise ExprError("expressions may contain printable ASCII on one line only")
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        with warnings.catch_warnings():  # "1if x else 2": Python warns on stderr, unlocated
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
         raise ExprError(f"invalid expression: {exc.msg}", exc.offset or 1) from None
     except (ValueError, RecursionError, MemoryError):
@@ -143,6 +160,9 @@ def parse(text: str) -> Expr:
                             + ", ".join(sorted(FUNCTIONS)))
         if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float, str)):
             raise ExprError("only numbers, strings and true/false are allowed as constants", col)
+        if isinstance(node, ast.Constant) and isinstance(node.value, float) and \
+                not math.isfinite(node.value):
+            raise ExprError("number out of range", col)
         if isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name):
                 raise ExprError(f"cannot call {ast.unparse(node.func)!r}: only the functions "
@@ -264,19 +284,107 @@ def _eval(node: ast.AST, env: dict[str, object]) -> object:
 
 
 class _Renamer(ast.NodeTransformer):
+    """Python's spelling of a tree: renamed identifiers, functions and true/false."""
+
     def __init__(self, rename: dict[str, str]) -> None:
         self.rename = rename
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
-        node.args = [self.visit(a) for a in node.args]
-        node.func = ast.Name(FUNCTIONS[node.func.id][1], ast.Load())
-        return node
+        return ast.Call(_reference(FUNCTIONS[node.func.id][1]),
+                        [self.visit(a) for a in node.args], [])
 
     def visit_Name(self, node: ast.Name) -> ast.AST:
         if node.id in ("true", "false"):
             return ast.Constant(node.id == "true")
-        return ast.Name(self.rename.get(node.id, node.id), ast.Load())
+        return _reference(self.rename.get(node.id, node.id))
+
+    def visit_Constant(self, node: ast.Constant) -> ast.AST:
+        return ast.Constant(node.value)  # drops a u"" prefix's kind
 
 
-def _unparse(node: ast.AST, rename: dict[str, str]) -> str:
-    return ast.unparse(_Renamer(rename).visit(copy.deepcopy(node)))
+def _reference(dotted: str) -> ast.expr:
+    """``a.b.c`` as Name/Attribute nodes; anything that is not a dotted identifier is refused."""
+    parts = dotted.split(".")
+    if not all(p.isidentifier() and p.isascii() and not keyword.iskeyword(p) for p in parts):
+        raise UnsafeSourceError(f"cannot rename to {dotted[:60]!r}")
+    node: ast.expr = ast.Name(parts[0], ast.Load())
+    for part in parts[1:]:
+        node = ast.Attribute(node, part, ast.Load())
+    return node
+
+
+def quote(value: str) -> str:
+    """A string constant in the expression language: no backslashes (expressions reject
+    them), so a value holding both quote kinds is written as adjacent pieces (``'a"' "'b"``).
+    Raises :class:`ExprError` for text an expression cannot hold."""
+    if not all(" " <= ch <= "~" for ch in value):
+        raise ExprError("expressions may contain printable ASCII on one line only")
+    pieces, current, mark = [], "", None
+    for ch in value:
+        need = "'" if ch == '"' else '"' if ch == "'" else None
+        if need and mark and need != mark:
+            pieces.append(mark + current + mark)
+            current = ""
+        mark = need or mark
+        current += ch
+    pieces.append((mark or "'") + current + (mark or "'"))
+    return " ".join(pieces)
+
+
+def _number(value: object) -> str:
+    """A constant in the expression language (``ast.unparse`` spells infinity so, too)."""
+    if isinstance(value, str):
+        return quote(value)
+    return repr(value) if not isinstance(value, float) or math.isfinite(value) else "1e309"
+
+
+# Operator precedence as Python's own ast.unparse ranks it (higher binds tighter).
+_TEST, _OR, _AND, _NOT, _CMP, _ARITH, _TERM, _FACTOR, _POWER, _ATOM = 4, 5, 6, 7, 8, 13, 14, 15, \
+    16, 18
+_BIN = {ast.Add: ("+", _ARITH), ast.Sub: ("-", _ARITH), ast.Mult: ("*", _TERM),
+        ast.Div: ("/", _TERM), ast.FloorDiv: ("//", _TERM), ast.Mod: ("%", _TERM),
+        ast.Pow: ("**", _POWER)}
+_UNARY = {ast.Not: ("not ", _NOT), ast.USub: ("-", _FACTOR), ast.UAdd: ("+", _FACTOR)}
+_CMP_TEXT = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">",
+             ast.GtE: ">="}
+
+
+def _unparse(node: ast.AST, constant: Callable[[object], str] = _number,
+             context: int = _TEST) -> str:
+    """Source for a (renamed) expression tree, parenthesised exactly where ``ast.unparse``
+    would; constants are spelled by ``constant`` and nothing else is copied as text."""
+    def show(child: ast.AST, level: int) -> str:
+        return _unparse(child, constant, level)
+
+    def wrap(own: int, text: str) -> str:
+        return f"({text})" if context > own else text
+
+    if isinstance(node, ast.Constant):
+        return constant(node.value)
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return f"{show(node.value, _ATOM)}.{node.attr}"
+    if isinstance(node, ast.BinOp):
+        op, own = _BIN[type(node.op)]
+        left, right = (own + 1, own) if op == "**" else (own, own + 1)
+        return wrap(own, f"{show(node.left, left)} {op} {show(node.right, right)}")
+    if isinstance(node, ast.UnaryOp):
+        op, own = _UNARY[type(node.op)]
+        return wrap(own, op + show(node.operand, own))
+    if isinstance(node, ast.BoolOp):
+        word, own = (" and ", _AND) if isinstance(node.op, ast.And) else (" or ", _OR)
+        # ast.unparse asks one level more of each further operand
+        return wrap(own, word.join(show(v, own + 1 + i) for i, v in enumerate(node.values)))
+    if isinstance(node, ast.Compare):
+        parts = [show(node.left, _CMP + 1)]
+        for op, comp in zip(node.ops, node.comparators):
+            parts.append(f"{_CMP_TEXT[type(op)]} {show(comp, _CMP + 1)}")
+        return wrap(_CMP, " ".join(parts))
+    if isinstance(node, ast.IfExp):
+        return wrap(_TEST, f"{show(node.body, _TEST + 1)} if {show(node.test, _TEST + 1)} "
+                    f"else {show(node.orelse, _TEST)}")
+    if isinstance(node, ast.Call):
+        args = ", ".join(show(a, _TEST) for a in node.args)
+        return f"{show(node.func, _ATOM)}({args})"
+    raise UnsafeSourceError(f"cannot print a {type(node).__name__} node")

@@ -168,3 +168,60 @@ def test_yaml_tags_cannot_construct_objects(write_spec):
     with pytest.raises(archc.SpecError, match="not allowed"):
         archc.compile_spec(path)
     assert not Path("PWNED").exists()
+
+
+# --------------------------------------------------------------------------- expression strings
+def _spell(value: str) -> str:
+    """An archc-language literal for ``value`` without backslashes: implicitly concatenated
+    pieces, each in the quote kind it does not contain (expressions reject backslashes)."""
+    pieces, current, quote = [], "", None
+    for ch in value:
+        need = "'" if ch == '"' else '"' if ch == "'" else None
+        if need and quote and quote != need:
+            pieces.append(quote + current + quote)
+            current = ""
+        quote = need or quote
+        current += ch
+    pieces.append((quote or '"') + current + (quote or '"'))
+    return " ".join(pieces)
+
+
+def _chrs(text: str) -> str:
+    return "+".join(f"chr({ord(c)})" for c in text)
+
+
+# The string after the first constant ends, for a quote rewriter that mistakes `\'` for the end
+# of a string, in code: `__import__("os").system("touch CANARY")`.
+PAYLOAD = f"__import__({_chrs('os')}).system({_chrs('touch CANARY')})"
+TRAP = f"{_spell(chr(34) + 'x')} if k2 else {_spell(chr(39) + chr(34) + '+' + PAYLOAD + '+' + chr(34) + chr(39))}"
+PLACES = {
+    "let": {"let": {"tag": TRAP}, "row": {}},
+    "when": {"let": {}, "row": {"when": f"({TRAP}) != 'q'"}},
+    "column": {"let": {}, "row": {"c": f"c if ({TRAP}) != 'q' else c"}},
+}
+
+
+def _build_and_instantiate(tmp_path: Path, spec: dict) -> subprocess.CompletedProcess:
+    path = tmp_path / "trap.yaml"
+    path.write_text(yaml.safe_dump(spec, width=10_000), encoding="utf-8")
+    source = archc.generate(path)
+    (tmp_path / "trap.py").write_text(source, encoding="utf-8")
+    return subprocess.run([sys.executable, "-c", "import trap; trap.trap()"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("place", sorted(PLACES))
+def test_string_constants_in_expressions_cannot_end_their_string(place, tmp_path):
+    """Issue 9.1: a string constant holding both quote kinds in a let, when or column
+    expression stays one constant in the generated module: instantiating it runs nothing."""
+    where = PLACES[place]
+    row = {"name": "conv", "op": "conv", "c": "c", "k": 3, **where["row"]}
+    spec = {"name": "Trap", "input": [3, 8, 8],
+            "blocks": {"unit": {"params": {"c": {"type": "int"},
+                                           "k2": {"type": "int", "default": 0}},
+                                **({"let": where["let"]} if where["let"] else {}),
+                                "body": [row, {"name": "bn", "op": "batch_norm"}]}},
+            "layers": [{"name": "stem", "op": "unit", "c": 4}]}
+    result = _build_and_instantiate(tmp_path, spec)
+    assert not (tmp_path / "CANARY").exists()
+    assert result.returncode == 0, result.stderr[-2000:]

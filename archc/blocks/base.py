@@ -3,9 +3,10 @@ so the spec and shape stages never import torch) a module constructor and its so
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from ..codegen_literals import literal
 
 REQUIRED = object()
 
@@ -66,9 +67,7 @@ class Val:
         return self.src is None
 
     def __str__(self) -> str:
-        if self.src is not None:
-            return self.src
-        return json.dumps(self.value) if isinstance(self.value, str) else repr(self.value)
+        return self.src if self.src is not None else literal(self.value)
 
 
 def derive(fn: Callable, fmt: str, *vals: Val) -> Val:

@@ -14,29 +14,9 @@ LINE = 88
 
 
 def pyexpr(text: str, rename: dict[str, str]) -> str:
-    """An archc expression as Python source with identifiers renamed."""
-    return _double_quotes(expr.parse(text).to_python(rename))
-
-
-def _double_quotes(src: str) -> str:
-    # ast.unparse writes 'x'; ruff prefers "x". Expressions cannot contain backslashes, so a
-    # string literal is a quote, non-quote characters, and the same quote.
-    out, i = [], 0
-    while i < len(src):
-        ch = src[i]
-        if ch == "'":
-            end = src.index("'", i + 1)
-            body = src[i + 1:end]
-            out.append(f'"{body}"' if '"' not in body else src[i:end + 1])
-            i = end + 1
-        elif ch == '"':
-            end = src.index('"', i + 1)
-            out.append(src[i:end + 1])
-            i = end + 1
-        else:
-            out.append(ch)
-            i += 1
-    return "".join(out)
+    """An archc expression as Python source with identifiers renamed (see
+    :meth:`archc.expr.Expr.to_python`: printed from the tree, never edited as text)."""
+    return expr.parse(text).to_python(rename)
 
 
 def comment(text: str) -> str:
