@@ -108,3 +108,212 @@ def test_killed_build_never_leaves_a_partial_file(tmp_path):
     leftovers = [p for p in out.iterdir() if p.name != "lenet5.py"]
     assert all(p.name.startswith(".lenet5.py.") for p in leftovers)
     assert os.access(target, os.R_OK)
+
+
+# Issue 9, items 13, 14 and 6 (output side): every writer goes through archc.writer.
+
+ROOT = SPECS.parent
+
+
+def _archc(*args: str, timeout: float = 60, cwd=ROOT) -> subprocess.CompletedProcess:
+    """``python -m archc`` in a subprocess (for what could hang or must be killed)."""
+    return subprocess.run([sys.executable, "-m", "archc", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=cwd)
+
+
+def test_an_edited_header_is_an_edit(cli, tmp_path):
+    """Was: the recorded hash covered the body only, so a file whose header was edited by hand
+    counted as intact and was overwritten without --force."""
+    out = tmp_path / "gen"
+    assert cli("build", LENET, "-o", str(out))[0] == 0
+    target = out / "lenet5.py"
+    text = target.read_text()
+    edited = text.replace("LeNet-5: two convolution", "LeNet-5 (our fork): two convolution", 1)
+    assert edited != text
+    target.write_text(edited)
+    code, _, err = cli("build", LENET, "-o", str(out))
+    assert code == 1 and "edited by hand" in err and "--force" in err
+    assert target.read_text() == edited
+    assert cli("build", LENET, "-o", str(out), "--force")[0] == 0
+    assert target.read_text() == text
+
+
+def test_a_module_in_the_old_header_format_is_still_recognised(cli, tmp_path):
+    import hashlib
+    import re
+
+    out = tmp_path / "gen"
+    assert cli("build", LENET, "-o", str(out))[0] == 0
+    target = out / "lenet5.py"
+    text = target.read_text()
+    end = text.index('\n"""\n') + 5
+    old = re.sub(r"sha256 of this file: [0-9a-f]{64}",
+                 "body sha256: " + hashlib.sha256(text[end:].encode()).hexdigest(), text)
+    target.write_text(old)
+    assert cli("build", LENET, "-o", str(out))[0] == 0  # intact old file: replaced
+    assert target.read_text() == text
+    target.write_text(old + "# tweak\n")
+    code, _, err = cli("build", LENET, "-o", str(out))
+    assert code == 1 and "edited by hand" in err
+
+
+def test_graph_and_export_do_not_overwrite_without_force(cli, tmp_path):
+    """Was: 'archc graph -o gen/x.py' replaced a hand-edited module that 'build' refused."""
+    out = tmp_path / "gen"
+    assert cli("build", LENET, "-o", str(out))[0] == 0
+    module = out / "lenet5.py"
+    edited = module.read_text() + "# my tweak\n"
+    module.write_text(edited)
+    code, _, err = cli("graph", LENET, "-o", str(module))
+    assert code == 1 and "--force" in err
+    assert module.read_text() == edited
+    foreign = tmp_path / "notes.onnx"
+    foreign.write_text("mine")
+    code, _, err = cli("export", LENET, "-o", str(foreign))
+    assert code == 1 and "--force" in err and "already exists" in err
+    assert foreign.read_text() == "mine"
+    # the same graph again is no change, so it needs no --force; another one does
+    dot = tmp_path / "g.dot"
+    assert cli("graph", LENET, "-o", str(dot))[0] == 0
+    first = dot.read_text()
+    assert cli("graph", LENET, "-o", str(dot))[0] == 0 and dot.read_text() == first
+    code, _, err = cli("graph", LENET, "--format", "mermaid", "-o", str(dot))
+    assert code == 1 and dot.read_text() == first
+    assert cli("graph", LENET, "--format", "mermaid", "-o", str(dot), "--force")[0] == 0
+    assert dot.read_text() != first
+    assert cli("graph", LENET, "-o", str(module), "--force")[0] == 0
+
+
+@pytest.mark.parametrize("command", ["build", "graph", "export"])
+def test_a_symlinked_parent_anywhere_in_the_output_path_is_refused(cli, tmp_path, command):
+    """Was: '-o link/gen' wrote through the symlink 'link' (only the last component was
+    checked), even with nothing to say that the user meant the link's target."""
+    real = tmp_path / "real"
+    (real / "sub").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(real)
+    target = {"build": "link/sub/gen", "graph": "link/sub/g.dot",
+              "export": "link/sub/m.onnx"}[command]
+    code, _, err = cli(command, LENET, "-o", str(tmp_path / target), "--force")
+    assert code == 1 and "symbolic link" in err and str(tmp_path / "link") in err
+    assert not any((real / "sub").iterdir())
+
+
+@pytest.mark.parametrize("command", ["build", "graph", "export"])
+def test_a_fifo_or_directory_as_output_target_is_refused_without_opening_it(tmp_path,
+                                                                             command):
+    """Was: a FIFO named like the generated module made 'build' hang (it read the file to see
+    whether it was edited); 'graph -o FIFO' hung as well."""
+    out = tmp_path / "gen"
+    out.mkdir()
+    name = {"build": "lenet5.py", "graph": "g.dot", "export": "m.onnx"}[command]
+    os.mkfifo(out / name)
+    args = ["-o", str(out if command == "build" else out / name)]
+    for force in ([], ["--force"]):
+        result = _archc(command, LENET, *args, *force, timeout=30)
+        assert result.returncode == 1, result.stderr
+        assert "not a regular file" in result.stderr and "Traceback" not in result.stderr
+    (out / name).unlink()
+    (out / name).mkdir()
+    result = _archc(command, LENET, *args, "--force", timeout=30)
+    assert result.returncode == 1 and "not a regular file" in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == [name]
+
+
+def test_a_module_is_not_replaced_by_another_specs_build(cli, tmp_path):
+    """Was: '..yaml' and 'é.yaml' both map to '_.py'; built one after the other, the second
+    silently replaced the first's module."""
+    out = tmp_path / "gen"
+    first, second = tmp_path / "a" / "..yaml", tmp_path / "b" / "é.yaml"
+    for spec in (first, second):
+        spec.parent.mkdir()
+        shutil.copy(SPECS / "lenet5.yaml", spec)
+    assert cli("build", str(first), "-o", str(out))[0] == 0
+    target = out / "_.py"
+    before = target.read_text()
+    code, _, err = cli("build", str(second), "-o", str(out))
+    assert code == 1 and "..yaml" in err and "é.yaml" in err and "--force" in err
+    assert target.read_text() == before
+    assert cli("build", str(second), "-o", str(out), "--force")[0] == 0
+    assert "é.yaml" in target.read_text()
+
+
+def test_the_same_spec_from_another_directory_is_the_same_spec(cli, tmp_path, monkeypatch):
+    out = tmp_path / "gen"
+    monkeypatch.chdir(ROOT)
+    assert cli("build", "specs/lenet5.yaml", "-o", str(out))[0] == 0
+    monkeypatch.chdir(SPECS)
+    code, _, err = cli("build", "lenet5.yaml", "-o", str(out))
+    assert code == 0, err
+
+
+def test_a_build_with_overrides_never_replaces_the_canonical_module(cli, tmp_path):
+    """Was: 'archc build --set ...' wrote generated/<stem>.py, replacing the module built
+    from the spec as written, under the same class name."""
+    out = tmp_path / "gen"
+    assert cli("build", LENET, "-o", str(out))[0] == 0
+    target = out / "lenet5.py"
+    canonical = target.read_text()
+    code, _, err = cli("build", LENET, "--set", "num_classes=7", "-o", str(out))
+    assert code == 1 and "--set" in err and "-o DIR" in err and "--force" in err
+    assert target.read_text() == canonical
+    variants = tmp_path / "variants"
+    assert cli("build", LENET, "--set", "num_classes=7", "-o", str(variants))[0] == 0
+    # another variant over a variant, and the canonical build over a variant, are fine
+    assert cli("build", LENET, "--set", "num_classes=9", "-o", str(variants))[0] == 0
+    assert cli("build", LENET, "-o", str(variants))[0] == 0
+    assert cli("build", LENET, "--set", "num_classes=7", "-o", str(out), "--force")[0] == 0
+    assert "--set num_classes=7" in target.read_text()
+
+
+_SLOW_WRITE = """
+import os, sys, time
+real_fsync = os.fsync
+def slow(fd):
+    real_fsync(fd)
+    open({ready!r}, "w").close()
+    time.sleep(60)  # killed here: after the temporary file is written, before the rename
+os.fsync = slow
+from archc.cli import main
+sys.exit(main({argv!r}))
+"""
+
+
+def _kill_mid_write(tmp_path, argv, sig) -> subprocess.CompletedProcess:
+    ready = tmp_path / "ready"
+    script = _SLOW_WRITE.format(ready=str(ready), argv=argv)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    import time
+
+    deadline = time.monotonic() + 60
+    while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    ready.unlink(missing_ok=True)
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_build_stopped_by_a_signal_removes_its_temporary_file(tmp_path, sig):
+    """Was: SIGTERM between writing the temporary file and the rename left '.NAME.*.tmp'."""
+    out = tmp_path / "gen"
+    result = _kill_mid_write(tmp_path, ["build", LENET, "-o", str(out)], sig)
+    assert result.returncode in (-sig, 128 + sig, 130), result.stderr
+    assert "Traceback" not in result.stderr
+    assert list(out.iterdir()) == []
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_stale_temporary_files_are_removed_by_the_next_write(cli, tmp_path):
+    """Was: a build killed with SIGKILL left its temporary file behind for good."""
+    out = tmp_path / "gen"
+    result = _kill_mid_write(tmp_path, ["build", LENET, "-o", str(out)], signal.SIGKILL)
+    assert result.returncode == -signal.SIGKILL
+    assert [p.name.startswith(".lenet5.py.") for p in out.iterdir()] == [True]
+    others = [out / ".lenet5.py.x.tmp", out / ".notes.tmp", out / "keep.py"]
+    for p in others:
+        p.write_text("not archc's")
+    assert cli("build", LENET, "-o", str(out))[0] == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(["lenet5.py"] +
+                                                           [p.name for p in others])
