@@ -378,7 +378,7 @@ def _unparse(node: ast.AST, constant: Callable[[object], str] = _number,
         return wrap(own, word.join(show(v, own + 1 + i) for i, v in enumerate(node.values)))
     if isinstance(node, ast.Compare):
         parts = [show(node.left, _CMP + 1)]
-        for op, comp in zip(node.ops, node.comparators):
+        for op, comp in zip(node.ops, node.comparators, strict=True):
             parts.append(f"{_CMP_TEXT[type(op)]} {show(comp, _CMP + 1)}")
         return wrap(_CMP, " ".join(parts))
     if isinstance(node, ast.IfExp):

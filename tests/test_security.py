@@ -193,7 +193,8 @@ def _chrs(text: str) -> str:
 # The string after the first constant ends, for a quote rewriter that mistakes `\'` for the end
 # of a string, in code: `__import__("os").system("touch CANARY")`.
 PAYLOAD = f"__import__({_chrs('os')}).system({_chrs('touch CANARY')})"
-TRAP = f"{_spell(chr(34) + 'x')} if k2 else {_spell(chr(39) + chr(34) + '+' + PAYLOAD + '+' + chr(34) + chr(39))}"
+TRAP = (f"{_spell(chr(34) + 'x')} if k2 else "
+        f"{_spell(chr(39) + chr(34) + '+' + PAYLOAD + '+' + chr(34) + chr(39))}")
 PLACES = {
     "let": {"let": {"tag": TRAP}, "row": {}},
     "when": {"let": {}, "row": {"when": f"({TRAP}) != 'q'"}},
@@ -225,3 +226,96 @@ def test_string_constants_in_expressions_cannot_end_their_string(place, tmp_path
     result = _build_and_instantiate(tmp_path, spec)
     assert not (tmp_path / "CANARY").exists()
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+# --------------------------------------------------------------------------- generated-code audit
+GENERATED = sorted((ROOT / "generated").glob("*.py"))
+CLEAN = (ROOT / "generated" / "lenet5.py").read_text(encoding="utf-8")
+METHOD = "    def forward(self, x: Tensor) -> Tensor:\n"
+MALICIOUS = {
+    "import os": ("top", "import os"),
+    "from os import": ("top", "from os import system"),
+    "from torch import other": ("top", "from torch import hub"),
+    "import as": ("top", "import torch as os"),
+    "top-level call": ("top", "print(1)"),
+    "top-level assign": ("top", "x = 1"),
+    "__import__": ("body", '__import__("os").system("true")'),
+    "eval": ("body", 'eval("1")'),
+    "exec": ("body", 'exec("1")'),
+    "compile": ("body", 'compile("1", "f", "exec")'),
+    "open": ("body", 'open("/etc/passwd").read()'),
+    "getattr": ("body", 'getattr(torch, "load")'),
+    "setattr": ("body", 'setattr(self, "x", 1)'),
+    "globals": ("body", "globals()"),
+    "vars": ("body", "vars(self)"),
+    "breakpoint": ("body", "breakpoint()"),
+    "type": ("body", "type(self)"),
+    "unknown name": ("body", "chr(111)"),
+    "dunder attribute": ("body", "x.__class__.__bases__"),
+    "dunder via self": ("body", "self.__dict__"),
+    "dunder name": ("body", "__builtins__"),
+    "attribute of a constant": ("body", '"{0.__class__}".format(x)'),
+    "lambda": ("body", "(lambda: 0)()"),
+    "comprehension": ("body", "[i for i in range(3)]"),
+    "global": ("body", "global torch"),
+    "import in a method": ("body", "import os"),
+    "with": ("body", "with torch.no_grad():\n            pass"),
+    "try": ("body", "try:\n            pass\n        except Exception:\n            pass"),
+    "walrus": ("body", "(y := 1)"),
+    "delete": ("body", "del x"),
+    "nested def": ("body", "def f():\n            pass"),
+    "banned local": ("body", "eval = 1"),
+    "decorator": ("top", "@torch.no_grad()\ndef f() -> None:\n    pass"),
+    "metaclass": ("top", "class A(nn.Module, metaclass=type):\n    pass"),
+    "class attribute": ("top", "class A(nn.Module):\n    x = __import__('os')"),
+    "spoofed helper": ("top", "def _replace(root, target, module):\n    getattr(root, target)"),
+}
+
+
+def _inject(where: str, code: str) -> str:
+    if where == "top":
+        return CLEAN + "\n\n" + code + "\n"
+    assert METHOD in CLEAN
+    return CLEAN.replace(METHOD, METHOD + "        " + code + "\n", 1)
+
+
+@pytest.mark.parametrize("case", sorted(MALICIOUS))
+def test_audit_refuses_code_outside_the_allow_list(case):
+    from archc.codegen.audit import AuditError
+    from archc.codegen.audit import audit_source as audit
+
+    audit(CLEAN)
+    with pytest.raises(AuditError, match="not allowed|does not parse"):
+        audit(_inject(*MALICIOUS[case]))
+
+
+@pytest.mark.parametrize("path", GENERATED, ids=lambda p: p.name)
+def test_committed_generated_modules_pass_the_audit(path):
+    from archc.codegen.audit import audit_source as audit
+
+    audit(path.read_text(encoding="utf-8"))
+
+
+def test_feature_and_inference_builds_pass_the_audit():
+    from archc.codegen import generate_source
+
+    for name in ("mobilenet_v3_large", "googlenet", "resnext50_32x4d"):
+        model = archc.compile_spec(ROOT / "specs" / f"{name}.yaml")
+        generate_source(model, features=True)  # audited inside: raises on a violation
+        generate_source(model, inference=True)
+
+
+def test_a_codegen_bug_is_an_internal_error_that_writes_nothing(cli, tmp_path, monkeypatch):
+    """If an emitter ever let code through, the audit stops it: exit 3, no file."""
+    import archc.codegen.blocks
+
+    monkeypatch.setattr(archc.codegen.blocks, "pyexpr",
+                        lambda text, rename: '__import__("os").getcwd()')
+    spec = tmp_path / "bug.yaml"
+    spec.write_text("name: Bug\ninput: [3, 8, 8]\nblocks:\n  unit:\n    params: {c: {type: int}}\n"
+                    "    body: [{name: conv, op: conv, c: c, k: 3}]\n"
+                    "layers:\n  - {name: stem, op: unit, c: 4}\n", encoding="utf-8")
+    out = tmp_path / "out"
+    code, _, err = cli("build", str(spec), "-o", str(out))
+    assert code == 3 and "internal error" in err and "AuditError" in err, err
+    assert not out.exists() or not any(out.iterdir())

@@ -18,6 +18,7 @@ from ..graph import Node
 from ..shapes import Model
 from ..spec import BlockDef
 from ..writer import FILE_PLACEHOLDER, stamp
+from .audit import audit_source
 from .blocks import BlockWriter, Context
 from .model import model_lines
 from .pysrc import comment, docstring_text
@@ -181,7 +182,9 @@ def generate_source(model: Model, overrides: list[str] | None = None,
             f"{'x'.join(map(str, model.input_shape))})." if not features else
             f"The {spec.name} backbone ({_backbone_params(steps):,} parameters)."),
     )
-    return stamp(src.rstrip("\n") + "\n")
+    src = stamp(src.rstrip("\n") + "\n")
+    audit_source(src)  # nothing outside the allow-list is returned, so nothing is written or run
+    return src
 
 
 def _backbone_params(steps) -> int:
