@@ -6,6 +6,7 @@ Imports nothing from archc, so every stage (and the CLI) can raise and print the
 from __future__ import annotations
 
 import json
+import unicodedata
 from dataclasses import asdict, dataclass, field
 
 
@@ -62,23 +63,49 @@ class SpecError(Exception):
 
 
 def render_text(diag: Diagnostic, source: str | None) -> str:
-    """Format a diagnostic like rustc/ruff: header, source line, caret under the span, hint."""
-    out = [f"{diag.file}:{diag.line}:{diag.column}: {diag.severity}[{diag.code}]: {diag.message}"]
+    """Format a diagnostic like rustc/ruff: header, source line, caret under the span, hint.
+    Control characters, escape sequences and bidi overrides are shown escaped (``\\x1b``,
+    ``\\u202e``), so a spec cannot drive the terminal; the caret still lines up."""
+    out = [f"{visible(diag.file)}:{diag.line}:{diag.column}: {diag.severity}[{diag.code}]: "
+           f"{visible(diag.message)}"]
     lines = source.splitlines() if source else []
     if 1 <= diag.line <= len(lines):
-        text = lines[diag.line - 1].expandtabs(1)
+        shown = [visible(ch) for ch in lines[diag.line - 1]]
         gutter = str(diag.line)
         pad = " " * len(gutter)
         width = 1
         if diag.end_line == diag.line and diag.end_column and diag.end_column > diag.column:
             width = diag.end_column - diag.column
-        width = max(1, min(width, max(1, len(text) - diag.column + 1)))
+        width = max(1, min(width, max(1, len(shown) - diag.column + 1)))
+        start = diag.column - 1
         out.append(f"{pad} |")
-        out.append(f"{gutter} | {text}")
-        out.append(f"{pad} | {' ' * (diag.column - 1)}{'^' * width}")
+        out.append(f"{gutter} | {''.join(shown)}")
+        caret = max(1, len("".join(shown[start:start + width])))
+        out.append(f"{pad} | {' ' * len(''.join(shown[:start]))}{'^' * caret}")
     if diag.hint:
-        out.append(f"  = hint: {diag.hint}")
+        out.append(f"  = hint: {visible(diag.hint)}")
     return "\n".join(out)
+
+
+# Shown escaped: C0/C1 controls and DEL (Cc), format characters such as bidi overrides and
+# zero-width joiners (Cf), surrogates, private-use and unassigned code points, and the line
+# and paragraph separators.
+_HIDDEN = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+
+
+def visible(text: str) -> str:
+    """``text`` with every character that could act on a terminal written as an escape; a tab
+    becomes one space (as code frames always showed it)."""
+    if text.isprintable() and text.isascii():
+        return text
+    return "".join(" " if ch == "\t" else _escape(ch)
+                   if unicodedata.category(ch) in _HIDDEN else ch for ch in text)
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else \
+        f"\\U{code:08x}"
 
 
 def render_json(diags: list[Diagnostic]) -> str:

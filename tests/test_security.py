@@ -319,3 +319,41 @@ def test_a_codegen_bug_is_an_internal_error_that_writes_nothing(cli, tmp_path, m
     code, _, err = cli("build", str(spec), "-o", str(out))
     assert code == 3 and "internal error" in err and "AuditError" in err, err
     assert not out.exists() or not any(out.iterdir())
+
+
+# --------------------------------------------------------------------------- terminal output
+NASTY = ["\x1b[2J", "\x1b]8;;http://evil.example/\x07link\x1b]8;;\x07", "\u202e", "\u2066",
+         "\u2069", "\x9b31m", "\x00", "\x7f", "\u200b", "\ufeff", "\U000e0041", "\x0e"]
+
+
+def _raw_controls(text: str) -> list[str]:
+    import unicodedata
+
+    return [ch for ch in text if ch != "\n" and unicodedata.category(ch) in
+            ("Cc", "Cf", "Zl", "Zp")]
+
+
+@pytest.mark.parametrize("nasty", NASTY, ids=ascii)
+def test_code_frames_show_control_characters_escaped(nasty):
+    """Issue 9.11: a code frame cannot clear the screen, plant a link or reorder text, and
+    the caret still points at the character the diagnostic names."""
+    from archc.diagnostics import Diagnostic, render_text
+
+    line = f"  - {{name: a{nasty}b, op: conv, c: X}}"
+    column = line.index("X") + 1
+    diag = Diagnostic("s.yaml", 2, column, f"bad value {nasty!s} here", "E100",
+                      hint=f"try {nasty}")
+    text = render_text(diag, f"name: T\n{line}\n")
+    assert _raw_controls(text) == [], ascii(text)
+    frame, caret = text.splitlines()[2:4]
+    assert frame[caret.index("^")] == "X", ascii(text)
+    assert any(e in frame for e in ("\\x", "\\u", "\\U")), frame
+
+
+def test_cli_diagnostics_print_no_escape_sequences(cli, write_spec):
+    path = write_spec("name: T\ninput: [3, 8, 8]\nlayers:\n"
+                      "  - {name: conv, op: conv, c: 8, k: 3, \u202eevil\x1b[2J: 1}\n")
+    code, out, err = cli("check", str(path))
+    assert code == 1 and "error[" in err
+    assert _raw_controls(out + err) == [], ascii(err)
+    assert "\\x1b" in err
