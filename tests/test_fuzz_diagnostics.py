@@ -814,11 +814,9 @@ def test_null_block_param_in_a_primitive_column(tmp_path, param, body, row):
             model(torch.zeros(1, 8, 8, 8))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "archc bug: an expression such as '1if 1 else 2' makes 'archc check' print Python's "
-    "'<unknown>:1: SyntaxWarning: invalid decimal literal' to stderr (three times), "
-    "unlocated, beside the diagnostics"))
 def test_expressions_raise_no_python_warnings(tmp_path):
+    """'1if 1 else 2' made 'archc check' print Python's '<unknown>:1: SyntaxWarning: invalid
+    decimal literal' to stderr, unlocated, beside the diagnostics (fixed: expr.parse)."""
     path = tmp_path / "spec.yaml"
     path.write_text('name: T\ninput: [3, 8, 8]\nlayers:\n'
                     '  - {name: a, op: conv, c: "1if 1 else 2", k: 3}\n', encoding="utf-8")
