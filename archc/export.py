@@ -11,13 +11,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from .writer import WriteRefused, check, write_produced
 
 __all__ = ["ExportError", "export_onnx", "parse_input_shape"]
 
@@ -41,7 +41,7 @@ def parse_input_shape(text: str) -> tuple[int, ...]:
 
 def export_onnx(spec_or_model, path: str | os.PathLike, weights: str | os.PathLike | None = None,
                 input_shape: Sequence[int] | str | None = None, opset: int | None = None, *,
-                overrides: list[str] | None = None) -> Path:
+                overrides: list[str] | None = None, force: bool = False) -> Path:
     """Export a spec's model (or any ``nn.Module``) to the ONNX file ``path``; returns its path.
 
     ``spec_or_model``: a spec path, :class:`archc.CheckedSpec`, :class:`archc.Model` (these are
@@ -49,13 +49,16 @@ def export_onnx(spec_or_model, path: str | os.PathLike, weights: str | os.PathLi
     ``nn.Module`` (put in eval mode for the export, its mode restored afterwards).
     ``weights``: a state_dict file, loaded strictly. ``input_shape``: ``(C, H, W)`` without the
     batch dimension (default: the spec's ``input``; required for a bare module); the batch
-    dimension is dynamic. ``opset``: the ONNX opset (default: the exporter's).
+    dimension is dynamic. ``opset``: the ONNX opset (default: the exporter's). ``force``:
+    replace an existing ``path`` (never a link, or a path through one, or a non-regular file).
 
     Raises :class:`archc.SpecError` for spec errors and :class:`ExportError` for everything
     else (weights that do not fit, an input the model rejects, the exporter or the ONNX checker
     failing). A failed export leaves no file behind, and an existing ``path`` untouched.
     """
     target = Path(path)
+    if why := check(target, force=force):  # before any work
+        raise ExportError(why)
     model, spec_shape = _model(spec_or_model, overrides)
     if weights is not None:
         _load_weights(model, Path(weights))
@@ -87,8 +90,10 @@ def export_onnx(spec_or_model, path: str | os.PathLike, weights: str | os.PathLi
         n_out = len(out) if isinstance(out, (tuple, list)) else 1
         names = ["output"] + [f"output_{i}" for i in range(1, n_out)]
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            _export_atomic(model, x, target, names, opset, onnx)
+            write_produced(target, lambda tmp: _export_to(model, x, tmp, names, opset, onnx),
+                           force=force)
+        except WriteRefused as exc:
+            raise ExportError(str(exc)) from None
         except OSError as exc:
             raise ExportError(f"cannot write {target}: {exc.strerror or exc}") from exc
     finally:
@@ -138,8 +143,8 @@ def _load_weights(model: nn.Module, weights: Path) -> None:
         raise ExportError(f"{weights}: {_one_line(exc)}") from exc
 
 
-def _export_atomic(model: nn.Module, x: torch.Tensor, target: Path, output_names: list[str],
-                   opset: int | None, onnx) -> None:
+def _export_to(model: nn.Module, x: torch.Tensor, tmp: Path, output_names: list[str],
+               opset: int | None, onnx) -> None:
     # torch 2.14 has two exporters, and both export every spec here with the same numerics
     # (onnxruntime within 1e-6 relative of the live model). We use the torch.export-based one
     # (dynamo=True, torch's default since 2.9, needs onnxscript): the TorchScript one
@@ -147,48 +152,34 @@ def _export_atomic(model: nn.Module, x: torch.Tensor, target: Path, output_names
     # adaptive_avg_pool2d when the output size does not divide the input size (VGG-16 and
     # AlexNet below 224x224 fail). The cost is time: 2-8 s per model against 0.2-3 s.
     #
-    # The file is written into a fresh directory next to the target, under the target's name,
-    # then renamed into place: any external-data file the exporter writes (models over its
-    # 1.5 GB threshold) is then named and referenced as it will be next to the target. It is
-    # moved first and the .onnx last, so a reader never sees a partial model and a failure
-    # leaves nothing behind.
-    tmpdir = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    # archc.writer hands us a path in a fresh folder next to the target, under the target's
+    # name: any external-data file the exporter writes (models over its 1.5 GB threshold) is
+    # then named and referenced as it will be next to the target. The writer moves those
+    # first and the .onnx last, so a reader never sees a partial model and a failure leaves
+    # nothing behind.
     try:
-        tmp = tmpdir / target.name
-        try:
-            with _quiet("torch.onnx", "onnxscript"):
-                torch.onnx.export(
-                    model, (x,), str(tmp), dynamo=True, external_data=False, verbose=False,
-                    input_names=["input"], output_names=output_names, opset_version=opset,
-                    dynamic_shapes=({0: torch.export.Dim("batch")},))
-        except Exception as exc:
-            raise ExportError(f"torch.onnx.export failed: {type(exc).__name__}: "
-                              f"{_one_line(exc)}") from exc
-        if not tmp.is_file():
-            raise ExportError("torch.onnx.export wrote no file")
-        if opset is not None:
-            # The exporter writes opset 18 or newer and converts to an older one when asked;
-            # when that conversion fails it only logs, and keeps its own opset.
-            imports = onnx.load(str(tmp), load_external_data=False).opset_import
-            got = next((i.version for i in imports if i.domain in ("", "ai.onnx")), None)
-            if got != opset:
-                raise ExportError(f"opset {opset} was asked for, but torch.onnx.export could "
-                                  f"only produce opset {got} for this model")
-        try:
-            onnx.checker.check_model(str(tmp), full_check=True)
-        except Exception as exc:
-            raise ExportError(f"the exported model fails onnx.checker: {_one_line(exc)}") \
-                from exc
-        umask = os.umask(0)
-        os.umask(umask)
-        extra = sorted(p for p in tmpdir.iterdir() if p != tmp)
-        for p in [*extra, tmp]:
-            os.chmod(p, 0o666 & ~umask)
-            with open(p, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(p, target.parent / p.name)
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
+        with _quiet("torch.onnx", "onnxscript"):
+            torch.onnx.export(
+                model, (x,), str(tmp), dynamo=True, external_data=False, verbose=False,
+                input_names=["input"], output_names=output_names, opset_version=opset,
+                dynamic_shapes=({0: torch.export.Dim("batch")},))
+    except Exception as exc:
+        raise ExportError(f"torch.onnx.export failed: {type(exc).__name__}: "
+                          f"{_one_line(exc)}") from exc
+    if not tmp.is_file():
+        raise ExportError("torch.onnx.export wrote no file")
+    if opset is not None:
+        # The exporter writes opset 18 or newer and converts to an older one when asked;
+        # when that conversion fails it only logs, and keeps its own opset.
+        imports = onnx.load(str(tmp), load_external_data=False).opset_import
+        got = next((i.version for i in imports if i.domain in ("", "ai.onnx")), None)
+        if got != opset:
+            raise ExportError(f"opset {opset} was asked for, but torch.onnx.export could "
+                              f"only produce opset {got} for this model")
+    try:
+        onnx.checker.check_model(str(tmp), full_check=True)
+    except Exception as exc:
+        raise ExportError(f"the exported model fails onnx.checker: {_one_line(exc)}") from exc
 
 
 @contextlib.contextmanager
