@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .api import compile_spec, load_spec
 from .diagnostics import Diagnostic, SpecError
+from .loader import Budget
 from .shapes import Model
 from .spec import CheckedSpec
 
@@ -24,12 +25,14 @@ def generate(spec: str | Path | CheckedSpec | Model, overrides: list[str] | None
 
 
 def build_model(spec: str | Path | CheckedSpec | Model, overrides: list[str] | None = None,
-                features: bool = False):
+                features: bool = False, budget: Budget | None = None):
     """A live ``torch.nn.Module`` for a spec (imports torch). ``features=True`` builds the
-    backbone: the model up to its last feature map, returning the feature maps."""
+    backbone: the model up to its last feature map, returning the feature maps. ``budget``
+    caps layers, parameters and activations before torch allocates anything (default:
+    :class:`archc.Budget`'s)."""
     from .torch_backend import build_backbone, build_module
 
-    model = compile_spec(spec, overrides=overrides)
+    model = compile_spec(spec, budget, overrides)
     return build_backbone(model) if features else build_module(model)
 
 
@@ -52,7 +55,7 @@ def __getattr__(name: str):  # PEP 562: the torch-importing parts load on first 
     raise AttributeError(f"module 'archc' has no attribute {name!r}")
 
 
-__all__ = ["ExportError", "WeightPortError", "export_onnx", "port_weights",
+__all__ = ["Budget", "ExportError", "WeightPortError", "export_onnx", "port_weights",
            "optimize_for_inference", "CheckedSpec", "Diagnostic", "Model", "SpecError",
            "build_model", "compile_spec",
            "generate", "load_spec"]

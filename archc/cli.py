@@ -269,7 +269,10 @@ def cmd_export(args) -> int:
         return EXIT_SPEC
     try:
         path = export_onnx(model, args.output, weights=args.weights, input_shape=args.input,
-                           opset=args.opset, force=args.force)
+                           opset=args.opset, force=args.force, budget=_budget(args))
+    except SpecError as exc:  # a budget, at the --input size
+        _report(exc.diagnostics, args.format)
+        return EXIT_SPEC
     except ExportError as exc:
         print(f"archc export: {exc}", file=sys.stderr)
         return EXIT_SPEC

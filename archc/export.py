@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .loader import Budget
 from .writer import WriteRefused, check, write_produced
 
 __all__ = ["ExportError", "export_onnx", "parse_input_shape"]
@@ -41,7 +43,8 @@ def parse_input_shape(text: str) -> tuple[int, ...]:
 
 def export_onnx(spec_or_model, path: str | os.PathLike, weights: str | os.PathLike | None = None,
                 input_shape: Sequence[int] | str | None = None, opset: int | None = None, *,
-                overrides: list[str] | None = None, force: bool = False) -> Path:
+                overrides: list[str] | None = None, force: bool = False,
+                budget: Budget | None = None) -> Path:
     """Export a spec's model (or any ``nn.Module``) to the ONNX file ``path``; returns its path.
 
     ``spec_or_model``: a spec path, :class:`archc.CheckedSpec`, :class:`archc.Model` (these are
@@ -51,6 +54,8 @@ def export_onnx(spec_or_model, path: str | os.PathLike, weights: str | os.PathLi
     batch dimension (default: the spec's ``input``; required for a bare module); the batch
     dimension is dynamic. ``opset``: the ONNX opset (default: the exporter's). ``force``:
     replace an existing ``path`` (never a link, or a path through one, or a non-regular file).
+    ``budget``: the layer, parameter and activation caps (:class:`archc.Budget`), checked at
+    the input size exported, before the model is built.
 
     Raises :class:`archc.SpecError` for spec errors and :class:`ExportError` for everything
     else (weights that do not fit, an input the model rejects, the exporter or the ONNX checker
@@ -59,14 +64,19 @@ def export_onnx(spec_or_model, path: str | os.PathLike, weights: str | os.PathLi
     target = Path(path)
     if why := check(target, force=force):  # before any work
         raise ExportError(why)
-    model, spec_shape = _model(spec_or_model, overrides)
-    if weights is not None:
-        _load_weights(model, Path(weights))
     if isinstance(input_shape, str):
         input_shape = parse_input_shape(input_shape)
+    budget = budget or Budget()
+    model, spec_shape = _model(spec_or_model, overrides, input_shape, budget)
     shape = tuple(int(n) for n in (input_shape or spec_shape or ()))
     if not shape:
         raise ExportError("input_shape is required to export an nn.Module: e.g. (3, 224, 224)")
+    if 4 * _BATCH * math.prod(shape) > budget.max_activation_bytes:  # a bare module's input
+        raise ExportError(f"an input of {_fmt((_BATCH, *shape))} floats is more than the limit "
+                          f"of {budget.max_activation_bytes:,} activation bytes "
+                          "(raise it with --max-activation-bytes)")
+    if weights is not None:
+        _load_weights(model, Path(weights))
 
     try:
         import onnx
@@ -102,15 +112,20 @@ def export_onnx(spec_or_model, path: str | os.PathLike, weights: str | os.PathLi
     return target
 
 
-def _model(spec_or_model, overrides) -> tuple[nn.Module, tuple[int, ...] | None]:
+def _model(spec_or_model, overrides, input_shape, budget: Budget
+           ) -> tuple[nn.Module, tuple[int, ...] | None]:
     if isinstance(spec_or_model, nn.Module):
         if overrides:
             raise ExportError("overrides apply to specs, not to an nn.Module")
         return spec_or_model, None
     from .api import compile_spec
+    from .shapes import at_input
     from .torch_backend import build_module
 
-    compiled = compile_spec(spec_or_model, overrides=overrides)  # SpecError propagates
+    # SpecError propagates; the budget holds at the input exported, not only the spec's
+    compiled = compile_spec(spec_or_model, budget, overrides)
+    if input_shape:
+        compiled = at_input(compiled, tuple(int(n) for n in input_shape), budget)
     return build_module(compiled), tuple(compiled.input_shape)
 
 

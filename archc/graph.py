@@ -14,11 +14,12 @@ import networkx as nx
 from . import expr
 from .blocks import ACTIVATIONS, Primitive, Shape
 from .diagnostics import Diagnostic, SpecError
-from .loader import Document, PathT
+from .loader import Budget, Document, PathT
 from .spec import BlockDef, CheckedSpec, Row
 from .spec.validate import check_range
 
 INPUT = "input"
+MAX_LAYERS = Budget.max_layers  # the default layer budget
 ACTIVATION_NAMES = frozenset(ACTIVATIONS)
 
 
@@ -85,26 +86,34 @@ def row_columns(doc: Document, path: PathT) -> dict:
 
 @dataclass
 class Graph:
-    """An ordered container of nodes with dataflow edges (networkx keeps the edges)."""
+    """An ordered container of nodes with dataflow edges (each node's ``inputs``; ``g`` is
+    the same as a networkx graph, made when asked for: building one per container cost more
+    than all of shape inference)."""
 
-    g: nx.DiGraph = field(default_factory=nx.DiGraph)
     order: list[str] = field(default_factory=list)
     sequential: bool = False  # an nn.Sequential: children named 0..n-1, chained
     out: str | None = None
     last: str = INPUT  # the end of the chain (the last row that is not left out)
+    members: dict[str, Node] = field(default_factory=dict)
 
     def add(self, node: Node) -> None:
-        self.g.add_node(node.id, node=node)
+        self.members[node.id] = node
         self.order.append(node.id)
-        for src in node.inputs:
-            if src != INPUT:
-                self.g.add_edge(src, node.id)
 
     def nodes(self) -> list[Node]:
-        return [self.g.nodes[i]["node"] for i in self.order]
+        return [self.members[i] for i in self.order]
 
     def node(self, node_id: str) -> Node:
-        return self.g.nodes[node_id]["node"]
+        return self.members[node_id]
+
+    @property
+    def g(self) -> nx.DiGraph:
+        """The container as a networkx graph: nodes carry ``node``, edges are dataflow."""
+        g = nx.DiGraph()
+        for node in self.nodes():
+            g.add_node(node.id, node=node)
+            g.add_edges_from((src, node.id) for src in node.inputs if src != INPUT)
+        return g
 
     @property
     def output(self) -> str:
@@ -114,13 +123,24 @@ class Graph:
 class Expander:
     """Turns rows into nodes, evaluating expressions in an environment."""
 
-    def __init__(self, checked: CheckedSpec, max_layers: int = 200_000) -> None:
+    def __init__(self, checked: CheckedSpec, max_layers: int = MAX_LAYERS) -> None:
         self.checked = checked
         self.diags: list[Diagnostic] = []
         self.scaling = checked.spec.scaling
         self.block_index = 0  # instances of rows whose columns read 'block_index'
         self.layers = 0
         self.max_layers = max_layers
+        # Pure results, memoised: expanding is linear in the layers it makes, however deeply
+        # blocks nest (a block used six times per level, twelve levels deep, was exponential).
+        self._parsed: dict[str, expr.Expr] = {}
+        self._min: dict[int, int] = {}  # id(row) -> layers one repeat surely adds
+        self._args: dict[tuple, tuple] = {}  # (id(row), id(env), ...) -> (row, env, args)
+
+    def over_budget(self, doc: Document, path: PathT) -> SpecError:
+        """The located E005 error for a model past the layer budget."""
+        return SpecError([doc.diag(path, f"the model expands to more than {self.max_layers:,} "
+                                   "layers", "E005", hint="raise the limit with --max-layers "
+                                   "if intended")])
 
     def error(self, doc: Document, path: PathT, message: str, code: str,
               hint: str | None = None) -> None:
@@ -128,7 +148,10 @@ class Expander:
 
     def evaluate(self, value, doc: Document, path: PathT, env: dict):
         try:
-            return expr.parse(value).evaluate(env)
+            parsed = self._parsed.get(value)
+            if parsed is None:
+                parsed = self._parsed[value] = expr.parse(value)
+            return parsed.evaluate(env)
         except expr.ExprError as exc:
             self.error(doc, path, f"in expression {value!r}: {exc.message}", "E301", exc.hint)
             return None
@@ -253,13 +276,9 @@ class Expander:
                     alias[row.name] = self._inputs(row, prev, alias)[0]
                 continue
             n = self.repeats(row, doc, rpath, env, scaled)
-            per_repeat = _min_layers(row, self.checked.ops)
+            per_repeat = _min_layers(row, self.checked.ops, self._min)
             if self.layers + n * per_repeat > self.max_layers:  # refuse before expanding
-                raise SpecError([doc.diag((*rpath, "n") if row.n is not None else rpath,
-                                          f"the model expands to more than "
-                                          f"{self.max_layers} layers", "E005",
-                                          hint="raise the limit with --max-layers if "
-                                          "intended")])
+                raise self.over_budget(doc, (*rpath, "n") if row.n is not None else rpath)
             impl = self.checked.ops.get(row.op) if row.op else None
             for rep in range(n):
                 if isinstance(impl, BlockDef) and impl.inline:
@@ -316,9 +335,7 @@ class Expander:
     def node(self, row, doc, rpath, env, rep, graph, alias, prev, sequential, scaled) -> Node:
         self.layers += 1
         if self.layers > self.max_layers:
-            raise SpecError([doc.diag(rpath, f"the model expands to more than "
-                                      f"{self.max_layers} layers", "E005",
-                                      hint="raise the limit with --max-layers if intended")])
+            raise self.over_budget(doc, rpath)
         index = str(len(graph.order))
         if sequential:
             node_id, name = index, index
@@ -334,24 +351,42 @@ class Expander:
             inner = (*rpath, _SELF) if _is_stage(row) else (*rpath, "seq")
             node.body = self.rows(row.seq, doc, inner, env, sequential=True, scaled=scaled)
             return node
-        node.args = self.args(row, impl, doc, rpath, env, rep, scaled)
-        node.given = tuple(k for k in row.args if not (impl.param(k).first_only and rep > 0))
+        # Repeats after the first get the same arguments from the same environment: evaluate
+        # them once (a row's expressions can be long; n can be large).
+        key = (id(row), id(env), rep > 0, scaled)
+        cached = self._args.get(key)
+        if cached is not None:  # the entry holds row and env, so their ids are not reused
+            args = cached[2]
+        else:
+            errors = len(self.diags)
+            args = self.args(row, impl, doc, rpath, env, rep, scaled)
+            if len(self.diags) == errors:
+                self._args[key] = (row, env, args)
+        node.args = dict(args)
+        firsts = {p.name for p in impl.params if p.first_only}
+        node.given = tuple(k for k in row.args if not (k in firsts and rep > 0))
         return node
 
 
-def _min_layers(row: Row, ops: dict, depth: int = 0) -> int:
-    """Layers one repeat of a row surely adds (rows with conditions may be left out)."""
+def _min_layers(row: Row, ops: dict, memo: dict, depth: int = 0) -> int:
+    """Layers one repeat of a row surely adds (rows with conditions may be left out).
+    ``memo`` (id(row) -> count) keeps it linear in the spec's rows however blocks nest."""
     if depth > 32:
         return 1
+    known = memo.get(id(row))
+    if known is not None:
+        return known
     if row.seq is not None:
-        return 1 + sum(_min_layers(r, ops, depth + 1) for r in row.seq
-                       if r.when is None or r.when is True)
-    impl = ops.get(row.op)
-    if isinstance(impl, BlockDef):
-        return (0 if impl.inline else 1) + sum(
-            _min_layers(r, ops, depth + 1) * (r.n if isinstance(r.n, int) else 1)
+        count = 1 + sum(_min_layers(r, ops, memo, depth + 1) for r in row.seq
+                        if r.when is None or r.when is True)
+    elif isinstance(impl := ops.get(row.op), BlockDef):
+        count = (0 if impl.inline else 1) + sum(
+            _min_layers(r, ops, memo, depth + 1) * (r.n if isinstance(r.n, int) else 1)
             for r in impl.body if r.when is None or r.when is True)
-    return 1
+    else:
+        count = 1
+    memo[id(row)] = count
+    return count
 
 
 def _reads(row: Row, name: str) -> bool:
@@ -474,7 +509,7 @@ def _prefix_paths(graph: Graph, prefix: str) -> None:
             _prefix_paths(node.body, node.path + ".")
 
 
-def build_graph(checked: CheckedSpec, max_layers: int = 200_000) -> Graph:
+def build_graph(checked: CheckedSpec, max_layers: int = MAX_LAYERS) -> Graph:
     """The model's top-level container: one node per row (or per named group of repeats)."""
     spec, doc = checked.spec, checked.document
     env = {**spec.params, "width": spec.scaling.width, "depth": spec.scaling.depth}

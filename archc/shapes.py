@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from .blocks import Primitive, Shape, ShapeError
 from .blocks.conv import fmt
 from .diagnostics import SpecError
-from .graph import INPUT, Expander, Graph, Node, build_graph
+from .graph import INPUT, Expander, Graph, Node, _prefix_paths, build_graph
 from .loader import Budget
 from .spec import BlockDef, CheckedSpec
 
@@ -45,6 +45,9 @@ class _Inference:
         stated = next(_stated_sizes(spec.layers), None)
         self.check_sizes = spec.scaling.width == 1.0 and (
             stated is None or len(stated) != len(spec.input) or list(stated) == spec.input)
+        # (block, arguments, input shape) -> (an inferred instance, its layer count): a block's
+        # body is a pure function of these, so later instances copy the first one's nodes.
+        self.done: dict[tuple, tuple[Node, int]] = {}
 
     def container(self, graph: Graph, in_shape: Shape, anchor: Node | None) -> Shape:
         """Infer a container's nodes in order. Errors inside a block instance are reported at
@@ -86,6 +89,32 @@ class _Inference:
     def block(self, node: Node, anchor: Node | None) -> None:
         bdef: BlockDef = node.impl
         shape = node.in_shapes[0]
+        key = _instance_key(bdef, node.args, node.in_shapes)
+        if key is not None and key in self.done:
+            self.copy_block(node, *self.done[key], anchor)
+            return
+        layers = self.expander.layers
+        self.expand_block(node, anchor)
+        if key is not None:
+            self.done[key] = (node, self.expander.layers - layers)
+
+    def copy_block(self, node: Node, first: Node, layers: int, anchor: Node | None) -> None:
+        """Give ``node`` a copy of the inferred body of an equal instance (same block,
+        arguments and input shape), counting its layers against the budget first."""
+        ex = self.expander
+        if ex.layers + layers > ex.max_layers:
+            at = anchor or node
+            raise ex.over_budget(at.doc, at.row_path)
+        ex.layers += layers
+        node.env = first.env
+        node.body = _copy_graph(first.body)
+        _prefix_paths(node.body, node.path + ".")
+        node.out_shape = first.out_shape
+        node.params, node.macs, node.activations = first.params, first.macs, first.activations
+
+    def expand_block(self, node: Node, anchor: Node | None) -> None:
+        bdef: BlockDef = node.impl
+        shape = node.in_shapes[0]
         env = dict(node.args)
         env["in_channels"] = shape[0]
         for name, parsed in bdef.lets:
@@ -124,6 +153,37 @@ class _Inference:
                 f"row states input size {list(stated)} but the inferred input is "
                 f"{list(actual)}", "E404",
                 hint="input sizes are [C, H, W]; check the strides of the rows above")])
+
+
+def _instance_key(bdef: BlockDef, args: dict, in_shapes: list[Shape]) -> tuple | None:
+    """What a block instance's body depends on, hashable; None when it reads more (a
+    'block_index' counter) or holds an unhashable value."""
+    if "block_index" in args:
+        return None
+    try:
+        # types too: 1, 1.0 and True are equal keys but not equal arguments
+        key = (id(bdef), tuple((k, type(v), v if not isinstance(v, list) else tuple(v))
+                               for k, v in args.items()), tuple(map(tuple, in_shapes)))
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _copy_graph(graph: Graph) -> Graph:
+    """A copy of an inferred container: new nodes (their paths are their own), equal values."""
+    out = Graph(sequential=graph.sequential, out=graph.out, last=graph.last)
+    copies = []
+    for node in graph.nodes():
+        new = object.__new__(Node)  # copy.copy, without its generic (slow) protocol
+        new.__dict__.update(node.__dict__)
+        new.args = dict(node.args)
+        if node.body is not None:
+            new.body = _copy_graph(node.body)
+        copies.append(new)
+    out.members = {n.id: n for n in copies}
+    out.order = list(graph.order)
+    return out
 
 
 def _check_class_names(checked: CheckedSpec, graph: Graph) -> None:
@@ -197,7 +257,10 @@ def infer(checked: CheckedSpec, budget: Budget | None = None) -> Model:
     acts = sum(n.activations for n in nodes)
     doc = checked.document
     if params > budget.max_params:
-        raise SpecError([doc.diag(("layers",), f"the model has {params:,} parameters, more "
+        # located at the top-level row holding the most parameters
+        big = max(nodes, key=lambda n: n.params)
+        where = big.row_path if big.doc is doc else ("layers",)
+        raise SpecError([doc.diag(where, f"the model has {params:,} parameters, more "
                                   f"than the limit of {budget.max_params:,}", "E005",
                                   hint="raise the limit with --max-params if intended")])
     if acts * 4 > budget.max_activation_bytes:
@@ -210,6 +273,15 @@ def infer(checked: CheckedSpec, budget: Budget | None = None) -> Model:
                  sum(n.macs for n in nodes if n.id not in aux),
                  sum(n.macs for n in nodes if n.id in aux),
                  sum(n.activations for n in nodes if n.id not in aux))
+
+
+def at_input(model: Model, shape: Shape, budget: Budget | None = None) -> Model:
+    """The model inferred again at another input size (``--input``), within the budget."""
+    if tuple(shape) == tuple(model.input_shape):
+        return model
+    checked = model.checked
+    spec = checked.spec.model_copy(update={"input": [int(n) for n in shape]})
+    return infer(replace(checked, spec=spec), budget)
 
 
 def describe(shape: Shape) -> str:

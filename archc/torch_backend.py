@@ -11,6 +11,7 @@ from torch import nn
 
 from .blocks import init
 from .graph import INPUT, Graph, Node
+from .loader import Budget
 from .shapes import Model
 
 
@@ -85,12 +86,13 @@ def build_module(model: Model) -> nn.Module:
     return module
 
 
-def build_model(spec: str | Path | Model) -> nn.Module:
-    """A live ``nn.Module`` for a spec path or an inferred :class:`Model`."""
+def build_model(spec: str | Path | Model, budget: Budget | None = None) -> nn.Module:
+    """A live ``nn.Module`` for a spec path or an inferred :class:`Model` (a spec path is
+    checked against ``budget`` before torch allocates anything)."""
     if not isinstance(spec, Model):
         from .api import compile_spec
 
-        spec = compile_spec(spec)
+        spec = compile_spec(spec, budget)
     return build_module(spec)
 
 

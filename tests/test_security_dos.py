@@ -8,7 +8,6 @@ itself maps more address space than any sensible limit."""
 
 from __future__ import annotations
 
-import json
 import os
 import resource
 import subprocess
@@ -122,3 +121,138 @@ def test_expression_string_format_in_a_spec_is_located(tmp_path):
     code, out, seconds, _ = run_archc("check", str(spec))
     assert code == 1 and "fmt.yaml:5:" in out and "formats strings" in out, out
     assert seconds < TIME_LIMIT
+
+
+# --- item 4: nested blocks expand in time linear in the layers they make -------------------
+
+def _nested_spec(levels: int, rows: int = 6, leaf: str = "{name: r%d, op: act, fn: relu}") -> str:
+    """Block b_L uses block b_(L-1) ``rows`` times: rows ** levels leaf layers in 2-4 KB."""
+    out = ["name: Nest", "input: [4, 8, 8]", "blocks:",
+           "  b0:", "    params: {c: {type: int}}", "    body:"]
+    out += ["      - " + leaf % i for i in range(rows)]
+    for level in range(1, levels + 1):
+        out += [f"  b{level}:", "    params: {c: {type: int}}", "    body:"]
+        out += [f"      - {{name: r{i}, op: b{level - 1}, c: c}}" for i in range(rows)]
+    out += ["layers:", f"  - {{name: top, op: b{levels}, c: 4}}"]
+    return "\n".join(out) + "\n"
+
+
+def test_nested_blocks_stop_at_the_layer_budget(tmp_path):
+    """Was: 12 levels of 6 rows (2 KB) did not finish in 120 s."""
+    spec = tmp_path / "nest.yaml"
+    spec.write_text(_nested_spec(12), encoding="utf-8")
+    result = run_archc("check", str(spec))
+    assert_budget_error(result, "--max-layers", line=spec.read_text().count("\n"))
+
+
+def test_equal_block_instances_are_expanded_once(monkeypatch):
+    """A block's body depends only on its arguments and input shape: 6**4 instances of
+    blocks nested 4 deep are 5 expansions, copied (paths and all) for the others."""
+    from archc.api import load_spec_text
+    from archc.graph import Expander
+    from archc.shapes import _walk_all, infer
+
+    calls = []
+    rows = Expander.rows
+    monkeypatch.setattr(Expander, "rows", lambda self, *a, **k: calls.append(1) or
+                        rows(self, *a, **k))
+    leaf = "{name: r%d, op: conv, c: c, k: 1}"
+    model = infer(load_spec_text(_nested_spec(4, leaf=leaf)))
+    assert len(calls) < 20, f"{len(calls)} expansions"
+    nodes = list(_walk_all(model.graph))
+    assert len(nodes) == sum(6 ** i for i in range(6))
+    assert model.params == 6 ** 5 * (4 * 4 + 4)
+    paths = [n.path for n in nodes]
+    assert len(set(paths)) == len(paths)
+    assert "top.r5.r0.r3.r2.r1" in paths
+
+
+def test_copied_block_instances_build_the_same_module(tmp_path):
+    """The live model and the generated module of a spec whose instances are copies."""
+    import torch  # noqa: F401  (this test builds modules)
+
+    import archc
+
+    leaf = "{name: r%d, op: conv, c: c, k: 1}"
+    spec = tmp_path / "nest.yaml"
+    spec.write_text(_nested_spec(2, rows=3, leaf=leaf), encoding="utf-8")
+    live = archc.build_model(str(spec))
+    names = [n for n, _ in live.named_parameters()]
+    assert len(names) == 2 * 27 and "top.r2.r1.r0.weight" in names
+    namespace: dict = {}
+    exec(compile(archc.generate(str(spec)), "nest.py", "exec"), namespace)  # noqa: S102
+    generated = namespace["Nest"]()
+    assert [n for n, _ in generated.named_parameters()] == names
+
+
+# --- item 7: budgets that no real CNN hits, each a located E005 naming its flag ------------
+
+def test_many_repeats_fail_fast(tmp_path):
+    """Was: n: 199000 took 20-33 s."""
+    spec = tmp_path / "many.yaml"
+    spec.write_text("name: Many\ninput: [3, 8, 8]\nlayers:\n  - name: f\n    seq:\n"
+                    "      - {op: act, fn: relu, n: 199000}\n", encoding="utf-8")
+    assert_budget_error(run_archc("check", str(spec)), "--max-layers", line=6)
+
+
+def test_a_model_near_the_layer_budget_checks_quickly(tmp_path):
+    spec = tmp_path / "deep.yaml"
+    spec.write_text("name: Deep\ninput: [16, 8, 8]\nlayers:\n"
+                    "  - {name: f, op: inverted_residual, t: 6, c: 16, n: 750}\n",
+                    encoding="utf-8")
+    code, out, seconds, _ = run_archc("check", str(spec))
+    assert code == 0, out
+    assert seconds < TIME_LIMIT
+
+
+HUGE = ("name: Huge\ninput: [3, 32, 32]\nlayers:\n  - {name: c, op: conv, c: 64, k: 3}\n"
+        "  - {op: flatten}\n  - {name: fc, op: linear, c: 300000}\n")  # 19.7 G parameters
+
+
+def test_parameter_budget_is_a_located_error(tmp_path):
+    """Was: a 19.6 G-parameter spec passed check (and build_model then took minutes)."""
+    spec = tmp_path / "huge.yaml"
+    spec.write_text(HUGE, encoding="utf-8")
+    assert_budget_error(run_archc("check", str(spec)), "--max-params", line=6)
+    code, out, _, _ = run_archc("check", str(spec), "--max-params", str(10**11))
+    assert code == 0, out
+
+
+def test_build_model_checks_the_budget_before_torch_allocates(tmp_path):
+    spec = tmp_path / "huge.yaml"
+    spec.write_text(HUGE, encoding="utf-8")
+    script = ("import sys, archc\n"
+              "try:\n    archc.build_model(sys.argv[1])\n"
+              "except archc.SpecError as e:\n    print(e.diagnostics[0].code, "
+              "e.diagnostics[0].hint)\n"
+              "try:\n    archc.build_model(sys.argv[1], budget=archc.Budget(max_params=10))\n"
+              "except archc.SpecError as e:\n    print(e.diagnostics[0].code)\n")
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", script, str(spec)], capture_output=True,
+                          text=True, timeout=TIME_LIMIT * 3, cwd=ROOT)
+    assert proc.stdout.split("\n")[0].startswith("E005") and "--max-params" in proc.stdout
+    assert time.perf_counter() - start < TIME_LIMIT
+
+
+def test_export_input_is_held_to_the_activation_budget(tmp_path):
+    """Was: export --input 3x20000x20000 bypassed the activation budget (a 9.6 GB input)."""
+    result = run_archc("export", "specs/resnet18.yaml", "--input", "3x20000x20000", "-o",
+                       str(tmp_path / "r.onnx"), torch=True)
+    assert_budget_error(result, "--max-activation-bytes", line=None)
+    assert "input" in result[1]
+    assert result[3] < MEMORY_LIMIT, f"peak RSS {result[3]:,} bytes"
+    assert not list(tmp_path.iterdir())
+
+
+def test_summary_input_is_held_to_the_activation_budget():
+    result = run_archc("summary", "specs/resnet18.yaml", "--input", "3x20000x20000")
+    assert_budget_error(result, "--max-activation-bytes")
+
+
+def test_committed_specs_are_within_the_default_budgets():
+    code, out, _, _ = run_archc("check", *sorted(str(p.relative_to(ROOT))
+                                                 for p in (ROOT / "specs").glob("*.yaml")))
+    assert code == 0, out
+    code, out, _, _ = run_archc("summary", "specs/efficientnet_b7.yaml", "--input",
+                                "3x800x800")
+    assert code == 0, out
