@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from .diagnostics import Diagnostic, SpecError, render_json, render_text
-from .loader import Budget
+from .loader import Budget, excerpt_source
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -36,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--max-activation-bytes", type=int,
                        default=Budget.max_activation_bytes,
                        help="most float32 activation bytes for one sample")
+        p.add_argument("--spec-root", metavar="DIR", help="folder the specs and their "
+                       "'extends' bases must lie in (default: the nearest folder above each "
+                       "spec with pyproject.toml or .git, else the spec's own folder)")
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        dest="overrides", help="override a spec value (bare names are params; "
                        "dotted keys reach anything, e.g. scaling.width=0.5)")
@@ -119,10 +122,7 @@ def _report(diags: list[Diagnostic], fmt: str) -> None:
     sources: dict[str, str | None] = {}
     for d in diags:
         if d.file not in sources:
-            try:
-                sources[d.file] = Path(d.file).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
-                sources[d.file] = None
+            sources[d.file] = excerpt_source(d.file)  # never a FIFO, device or secret
         print(render_text(d, sources[d.file]), file=sys.stderr)
     n = len(diags)
     print(f"{n} error{'s' if n != 1 else ''}", file=sys.stderr)
@@ -134,7 +134,7 @@ def _compile_all(paths: list[str], args, generate: bool):
     results, diags = [], []
     for path in paths:
         try:
-            model = compile_spec(path, _budget(args), args.overrides)
+            model = compile_spec(path, _budget(args), args.overrides, args.spec_root)
             text = None
             if generate:
                 from .codegen import generate_source
@@ -194,6 +194,9 @@ def cmd_build(args) -> int:
         for why in str(exc).splitlines():
             print(f"archc: {why}", file=sys.stderr)
         return EXIT_SPEC
+    except OSError as exc:
+        print(f"archc: cannot write to {out_dir}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_SPEC
     for target, _ in targets:
         print(f"wrote {target}")
     return EXIT_OK
@@ -244,6 +247,9 @@ def cmd_graph(args) -> int:
         except WriteRefused as exc:
             print(f"archc: {exc}", file=sys.stderr)
             return EXIT_SPEC
+        except OSError as exc:
+            print(f"archc: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_SPEC
     else:
         sys.stdout.write(text)
     return EXIT_OK
@@ -257,7 +263,7 @@ def cmd_export(args) -> int:
         print(f"archc export: {why}", file=sys.stderr)
         return EXIT_SPEC
     try:
-        model = compile_spec(args.spec, _budget(args), args.overrides)
+        model = compile_spec(args.spec, _budget(args), args.overrides, args.spec_root)
     except SpecError as exc:
         _report(exc.diagnostics, args.format)
         return EXIT_SPEC
@@ -288,14 +294,18 @@ def cmd_schema(args) -> int:
 
 
 def cmd_ops(args) -> int:
-    from .spec.registry import builtin_ops
+    from .spec.registry import builtin_ops, plugin_entry_points
 
-    for name, op in sorted(builtin_ops().items()):
+    ops = builtin_ops()
+    for name, op in sorted(ops.items()):
         kind = "block" if hasattr(op, "body") else "primitive"
         print(f"{name}  ({kind}) {' '.join((op.doc or '').split())}")
         for p in op.params:
             default = "required" if p.required else f"default {p.default!r}"
             print(f"    {p.name}: {p.type}, {default}. {p.doc}")
+    for name, ep in sorted(plugin_entry_points().items()):  # named, not imported
+        if name not in ops:
+            print(f"{name}  (plugin) from {ep.value!r}; loaded only when a spec uses it")
     return EXIT_OK
 
 

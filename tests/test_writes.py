@@ -317,3 +317,13 @@ def test_stale_temporary_files_are_removed_by_the_next_write(cli, tmp_path):
     assert cli("build", LENET, "-o", str(out))[0] == 0
     assert sorted(p.name for p in out.iterdir()) == sorted(["lenet5.py"] +
                                                            [p.name for p in others])
+
+
+@pytest.mark.parametrize("command", ["build", "graph"])
+def test_an_output_path_through_a_file_is_an_error_not_a_crash(cli, tmp_path, command):
+    """Was: 'archc: internal error: FileExistsError' (exit 3) when a folder on the way to the
+    output is a regular file."""
+    (tmp_path / "plain").write_text("a file")
+    code, _, err = cli(command, LENET, "-o", str(tmp_path / "plain" / "out"))
+    assert code == 1 and "internal error" not in err and "plain" in err
+    assert (tmp_path / "plain").read_text() == "a file"
