@@ -4,7 +4,6 @@ template only prints it. Output is deterministic (no timestamps) and already ruf
 from __future__ import annotations
 
 import hashlib
-import keyword
 import re
 import shlex
 from pathlib import Path
@@ -17,6 +16,7 @@ from ..diagnostics import SpecError
 from ..graph import Node
 from ..shapes import Model
 from ..spec import BlockDef
+from ..spec.names import module_stem
 from ..writer import FILE_PLACEHOLDER, stamp
 from .audit import audit_source
 from .blocks import BlockWriter, Context
@@ -40,11 +40,9 @@ MAKE_DIVISIBLE = '''def _make_divisible(v: float, divisor: int = 8, min_value: i
 
 
 def factory_name(path: str) -> str:
-    """The factory function name for a spec file: its stem as a Python identifier."""
-    stem = re.sub(r"[^0-9a-zA-Z_]", "_", Path(path).stem).lower() or "model"
-    if stem[0].isdigit():
-        stem = f"model_{stem}"
-    return f"{stem}_" if keyword.iskeyword(stem) else stem
+    """The factory function name for a spec file: its stem as a Python identifier (one that
+    shadows nothing: archc.spec.names.stem_problem, reported by check)."""
+    return module_stem(path)
 
 
 def _walk(nodes):

@@ -14,6 +14,7 @@ from ..blocks import Primitive, Val
 from ..codegen_literals import literal
 from ..graph import Node, _may_overwrite
 from ..spec import BlockDef, Row
+from ..spec.names import MODULE_ATTRIBUTES
 from .pysrc import Call, comment, pyexpr, render
 
 _PY_TYPES = {"int": "int", "float": "float", "bool": "bool", "str": "str"}
@@ -183,25 +184,29 @@ class BlockWriter:
         self.envs = [n.env for n in ctx.instances.get(bdef.op, [])]
         self.rename = {p.name: p.pyname for p in bdef.params}
         self.rename["in_channels"] = "in_channels"
+        # Attributes codegen adds for forward() are named clear of the rows' modules, of
+        # nn.Module's own attributes and of each other (a row 'k' and a stored parameter k).
+        self.taken = {r.name for r in bdef.body if r.name} | MODULE_ATTRIBUTES
         # Conditions of functional rows are decided in __init__ and read in forward.
         self.hoisted: dict[int, str] = {}  # row index -> attribute
         self.own_attr: set[int] = set()  # hoisted conditions that are not already a let
-        self.stored_lets: set[str] = set()
+        stored_lets: dict[str, str] = {}  # let -> attribute
         let_names = {n for n, _ in bdef.lets}
         for i, row in enumerate(bdef.body if not bdef.sequential else []):
             if _conditional(row) and not self._is_module(row):
                 text = row.when.strip() if isinstance(row.when, str) else ""
                 if text in let_names:
-                    self.stored_lets.add(text)
-                    self.hoisted[i] = f"self.{text}"
+                    if text not in stored_lets:
+                        stored_lets[text] = self.attribute(text)
+                    self.hoisted[i] = f"self.{stored_lets[text]}"
                 else:
-                    self.hoisted[i] = f"self.use_{row.name or row.op}"
+                    self.hoisted[i] = f"self.{self.attribute(f'use_{row.name or row.op}')}"
                     self.own_attr.add(i)
         for name, _ in bdef.lets:
-            self.rename[name] = f"self.{name}" if name in self.stored_lets else name
+            self.rename[name] = f"self.{stored_lets[name]}" if name in stored_lets else name
         # Functional rows read their arguments in forward(): those values live on self.
         self.forward_rename = dict(self.rename)
-        self.stored: list[tuple[str, str]] = []  # (attribute, init expression)
+        self.stored: list[tuple[str, str]] = []  # (attribute, local it is set from)
         if not bdef.sequential:
             for row in bdef.body:
                 if self._is_module(row) or row.op is None:
@@ -212,9 +217,18 @@ class BlockWriter:
                         continue
                     for name in sorted(expr.parse(value).names):
                         local = self.rename.get(name, name)
-                        if not local.startswith("self.") and (name, local) not in self.stored:
-                            self.stored.append((name, local))
-                            self.forward_rename[name] = f"self.{local}"
+                        if not self.forward_rename.get(name, "").startswith("self."):
+                            attr = self.attribute(local)
+                            self.stored.append((attr, local))
+                            self.forward_rename[name] = f"self.{attr}"
+
+    def attribute(self, base: str) -> str:
+        """A new attribute name: ``base``, or ``base_2``, ... when that is taken."""
+        name, i = base, 2
+        while name in self.taken:
+            name, i = f"{base}_{i}", i + 1
+        self.taken.add(name)
+        return name
 
     def _is_module(self, row: Row) -> bool:
         impl = self.ctx.ops.get(row.op) if row.op else None
@@ -337,8 +351,8 @@ class BlockWriter:
         for i, attr in self.hoisted.items():
             if i in self.own_attr:
                 body.append(f"        {attr} = {self.cond(b.body[i])}")
-        for _, local in self.stored:
-            body.append(f"        self.{local} = {local}")
+        for attr, local in self.stored:
+            body.append(f"        self.{attr} = {local}")
         if b.sequential:
             seq = self.sequential(b.body, "in_channels", 8)
             if isinstance(seq, Call):

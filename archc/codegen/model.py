@@ -137,6 +137,9 @@ def _variables(graph: Graph, aux: set[str]) -> dict[str, str]:
     for i, n in enumerate(nodes):
         for src in n.inputs:
             readers.setdefault(src, []).append(i)
+    inputs, taken = "inputs", {n.name for n in nodes}
+    while inputs in taken:  # a row may be called 'inputs' itself
+        inputs += "_"
     out = {}
     for nid, pos in order.items():
         node = graph.node(nid) if nid != INPUT else None
@@ -146,7 +149,7 @@ def _variables(graph: Graph, aux: set[str]) -> dict[str, str]:
         overwrite = next((i for i, n in enumerate(nodes) if i > pos and n.id not in aux),
                          len(nodes))
         late = any(r > overwrite for r in readers.get(nid, []))
-        out[nid] = "x" if not late else ("inputs" if node is None else node.name or
+        out[nid] = "x" if not late else (inputs if node is None else node.name or
                                          f"{node.op}_out")
     return out
 

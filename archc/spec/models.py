@@ -15,22 +15,10 @@ from typing import Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from .names import GENERATED_CLASSES, MODULE_ATTRIBUTES, PRIVATE, private
+
 IDENT = r"^[a-z_][a-z0-9_]*$"
 BUILTINS = frozenset(dir(builtins))
-# Attributes every torch.nn.Module has (torch 2.x): a row with one of these names would
-# replace a method or flag of the generated class. Written out so the spec layer needs no torch.
-MODULE_ATTRIBUTES = frozenset("""
-    add_module apply bfloat16 buffers call_super_init children compile cpu cuda double
-    dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter
-    get_submodule half ipu kind load_state_dict modules mtia named_buffers named_children
-    named_modules named_parameters parameters register_backward_hook register_buffer
-    register_forward_hook register_forward_pre_hook register_full_backward_hook
-    register_full_backward_pre_hook register_load_state_dict_post_hook
-    register_load_state_dict_pre_hook register_module register_parameter
-    register_state_dict_post_hook register_state_dict_pre_hook requires_grad_
-    set_extra_state set_submodule share_memory state_dict to to_empty train training type
-    xpu zero_grad append extend insert pop
-""".split())
 CLASS_IDENT = r"^[A-Z][A-Za-z0-9_]*$"
 Scalar = Union[bool, int, float, str]
 RESERVED_ROW_KEYS = ("op", "name", "from", "when", "step", "seq", "n", "input_size")
@@ -41,7 +29,7 @@ class _Strict(BaseModel):
 
 
 def _class_ident(value: str) -> str:
-    if value in BUILTINS or value in ("Tensor",):
+    if value in BUILTINS or value in GENERATED_CLASSES:
         raise ValueError(f"{value!r} would shadow a name generated code uses")
     if not re.match(CLASS_IDENT, value) or not value.isascii() or keyword.iskeyword(value):
         suggestion = re.sub(r"[^0-9A-Za-z_]", "", value.title().replace(" ", ""))
@@ -52,8 +40,10 @@ def _class_ident(value: str) -> str:
 
 
 def _check_ident(value: str | None) -> str | None:
-    if value is not None and (keyword.iskeyword(value) or value.startswith("__")):
+    if value is not None and keyword.iskeyword(value):
         raise ValueError(f"{value!r} is a reserved word")
+    if value is not None and private(value):
+        raise ValueError(f"{value!r}: {PRIVATE}")
     if value is not None and value in BUILTINS:
         raise ValueError(f"{value!r} would shadow a Python builtin in generated code")
     if value is not None and value in MODULE_ATTRIBUTES:

@@ -16,6 +16,14 @@ from ..blocks import REQUIRED, Param, Primitive
 from ..diagnostics import Diagnostic, SpecError
 from ..loader import Document, PathT, load_file
 from .models import BUILTINS, IDENT, RESERVED_ROW_KEYS, BlockSpec, Row, Spec
+from .names import (
+    BLOCK_LOCALS,
+    GENERATED_CLASSES,
+    GENERATED_GLOBALS,
+    PRIVATE,
+    private,
+    stem_problem,
+)
 from .registry import BlockDef, Op, builtin_ops, camel
 
 RESERVED_NAMES = {"input", "in_channels", "self", "x", "out", "torch", "nn", "math", "super"}
@@ -289,6 +297,16 @@ def bad_name(name: str) -> bool:
             or name in expr.FUNCTIONS or name.startswith("__") or name in BUILTINS)
 
 
+def python_name_problem(name: str) -> str | None:
+    """Why a block parameter or 'let' name cannot be a local of its block class's __init__
+    (attributes that forward() reads are named by codegen, clear of rows and nn.Module)."""
+    if private(name):
+        return PRIVATE
+    if name in BLOCK_LOCALS or name in GENERATED_GLOBALS:
+        return "the generated block class uses that name itself"
+    return None
+
+
 def check_range(param: Param, value, report) -> bool:
     """Report ``value`` outside the param's bounds; True when in range."""
     if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
@@ -317,11 +335,15 @@ def _block_def(name: str, spec: BlockSpec, doc: Document, path: PathT, ops: dict
     params, pynames = [], set()
     for pname, p in spec.params.items():
         ppath = (*path, "params", pname)
-        if bad_name(pname) or pname in RESERVED_ROW_KEYS:
-            checker.error(ppath, f"{pname!r} cannot be a parameter name", "E220", key=True)
+        why = python_name_problem(pname)
+        if bad_name(pname) or pname in RESERVED_ROW_KEYS or why:
+            checker.error(ppath, f"{pname!r} cannot be a parameter name" + (
+                f": {why}" if why else ""), "E220", key=True)
         pyname = p.py or pname
-        if pyname in pynames or pyname in RESERVED_NAMES:
-            checker.error(ppath, f"generated argument name {pyname!r} is taken", "E220", key=True)
+        why = python_name_problem(pyname) if p.py else None
+        if pyname in pynames or pyname in RESERVED_NAMES or why:
+            checker.error(ppath, f"generated argument name {pyname!r} is taken" + (
+                f": {why}" if why else ""), "E220", key=True)
         pynames.add(pyname)
         if p.default is not None and p.type != "str" and isinstance(p.default, str):
             checker.error((*ppath, "default"), "defaults are values, not expressions", "E221")
@@ -336,8 +358,10 @@ def _block_def(name: str, spec: BlockSpec, doc: Document, path: PathT, ops: dict
     lets = []
     for lname, value in spec.let.items():
         lpath = (*path, "let", lname)
-        if bad_name(lname) or lname in scope:
-            checker.error(lpath, f"{lname!r} cannot be a 'let' name", "E220", key=True)
+        why = python_name_problem(lname)
+        if bad_name(lname) or lname in scope or why:
+            checker.error(lpath, f"{lname!r} cannot be a 'let' name" + (f": {why}" if why else ""),
+                          "E220", key=True)
         text = value if isinstance(value, str) else repr(value).lower() if isinstance(
             value, bool) else repr(value)
         try:
@@ -457,24 +481,45 @@ def load_library(path: Path, known: dict[str, BlockDef]) -> dict[str, BlockDef]:
 
 
 # --------------------------------------------------------------------------- spec
+def _stem_diagnostics(doc: Document) -> list[Diagnostic]:
+    """The spec's file name becomes the generated module's: one that would shadow a module
+    users import (torch.yaml -> torch.py) is an error at the top of the file."""
+    if doc.path.startswith("<"):  # text without a file (load_spec_text)
+        return []
+    problem = stem_problem(doc.path)
+    if problem is None:
+        return []
+    return [Diagnostic(file=doc.path, line=1, column=1, message=problem, code="E226",
+                       hint="rename the spec file")]
+
+
 def validate(doc: Document) -> CheckedSpec:
     """Check a loaded document; raises :class:`SpecError` with every problem found."""
     if not isinstance(doc.data, dict):
         kind = "a list" if isinstance(doc.data, list) else f"{type(doc.data).__name__!s}"
         raise SpecError([doc.diag((), f"a spec must be a mapping of keys (name, input, layers, "
                                   f"...), not {kind}", "E100")])
+    stem = _stem_diagnostics(doc)
     try:
         spec = Spec.model_validate(doc.data)
     except ValidationError as exc:
-        raise SpecError(pydantic_diagnostics(exc, doc, (), Spec)) from None
+        raise SpecError(stem + pydantic_diagnostics(exc, doc, (), Spec)) from None
     ops: dict[str, Op] = dict(builtin_ops())
     checker = _Checker(doc, ops)
+    checker.diags += stem
     defs = {}
     for name, bspec in spec.blocks.items():
         bpath = ("blocks", name)
         if bad_name(name):
             checker.error(bpath, f"{name!r} cannot be a block name (use snake_case)", "E220",
                           key=True)
+        cls = bspec.class_name or camel(name)
+        if cls in BUILTINS or cls in GENERATED_CLASSES or cls == f"{spec.name}Features":
+            where = "the model's backbone class" if cls == f"{spec.name}Features" else \
+                "a name the generated module uses"
+            checker.error((*bpath, "class_name") if bspec.class_name else bpath,
+                          f"block {name!r} would be generated as class {cls!r}, {where}", "E220",
+                          key=True, hint="give the block another name or class_name")
         if isinstance(ops.get(name), Primitive):
             checker.error(bpath, f"{name!r} is a built-in op and cannot be redefined", "E223",
                           key=True)
