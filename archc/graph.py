@@ -7,7 +7,8 @@ depend on their input channels (``when: t != 1`` ... ``round(in_channels * t)``)
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import networkx as nx
 
@@ -319,8 +320,13 @@ class Expander:
             except expr.ExprError as exc:
                 self.error(doc, rpath, f"{impl.op}: let {name}: {exc.message}", "E301")
                 return prev
+        start = len(self.diags)
         self.rows(impl.body, impl.document, (*impl.path, "body"), inner, sequential=True,
                   prefix=prefix, graph=graph, prev=prev)
+        if impl.builtin:  # an error in archc's library rows is the error of the row using them
+            self.diags[start:] = [replace(doc.diag(rpath, f"{impl.op}: {d.message}", d.code),
+                                          hint=library_hint(d, d.hint))
+                                  for d in self.diags[start:]]
         for node in graph.nodes()[first:]:
             node.inline_row, node.inline_doc, node.inline_path = row, doc, rpath
             node.inline_first = node.id == graph.order[first] and rep == 0
@@ -366,6 +372,13 @@ class Expander:
         firsts = {p.name for p in impl.params if p.first_only}
         node.given = tuple(k for k in row.args if not (k in firsts and rep > 0))
         return node
+
+
+def library_hint(diag: Diagnostic, hint: str | None = None) -> str:
+    """The note of an error found in a row of archc's block library: where that row is."""
+    note = f"the block's row is archc/blocks/library/{Path(diag.file).name}:{diag.line}:" \
+        f"{diag.column}"
+    return f"{note}; {hint}" if hint else note
 
 
 def _min_layers(row: Row, ops: dict, memo: dict, depth: int = 0) -> int:

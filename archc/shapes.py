@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from .blocks import Primitive, Shape, ShapeError
 from .blocks.conv import fmt
 from .diagnostics import SpecError
-from .graph import INPUT, Expander, Graph, Node, _prefix_paths, build_graph
+from .graph import INPUT, Expander, Graph, Node, _prefix_paths, build_graph, library_hint
 from .loader import Budget
 from .spec import BlockDef, CheckedSpec
 
@@ -60,9 +60,20 @@ class _Inference:
         return shapes[graph.output]
 
     def fail(self, node: Node, anchor: Node | None, message: str, code: str = "E401"):
+        """An error at ``node``, located in the spec: at the row that made the block instance
+        (``anchor``) or spliced the inline block; a row of archc's block library is a note."""
         where = f"{node.path} ({node.op})" if node.op and node.name else node.path
         at = anchor or node
-        return SpecError([at.doc.diag(at.row_path, f"{where}: {message}", code)])
+        doc, path, hint = at.doc, at.row_path, None
+        if at.inline_row is not None and at.doc is not self.checked.document:
+            doc, path = at.inline_doc, at.inline_path
+        if node.doc is not self.checked.document:  # a row of archc's block library
+            where += f" in block {node.row_path[1]!r}"
+            hint = library_hint(node.doc.diag(node.row_path, message, code))
+        elif at.inline_row is not None and anchor is None:  # the user's own inline block
+            used = at.inline_doc.diag(at.inline_path, message, code).line
+            hint = f"block {at.inline_row.op!r} is used at line {used}"
+        return SpecError([doc.diag(path, f"{where}: {message}", code, hint=hint)])
 
     def node(self, node: Node, anchor: Node | None) -> None:
         self.check_input_size(node)
@@ -137,7 +148,8 @@ class _Inference:
         if self.expander.diags:
             d = self.expander.diags[0]
             err = self.fail(node, anchor, f"{d.message} (in {d.spec_path})", d.code)
-            err.diagnostics[0] = replace(err.diagnostics[0], hint=d.hint)
+            err.diagnostics[0] = replace(err.diagnostics[0], hint=library_hint(d, d.hint)
+                                         if bdef.builtin else d.hint)
             raise err
         node.out_shape = self.container(node.body, shape, anchor or node)
         _total(node)

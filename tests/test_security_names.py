@@ -228,3 +228,54 @@ def _same_model(tmp_path: Path, path: Path, torch) -> None:
     x = torch.randn(2, *model.input_shape)
     with torch.no_grad():
         torch.testing.assert_close(gen(x.clone()), live(x.clone()))
+
+
+# --------------------------------------------------------------------------- library blocks
+# Issue 9, item 10: an error in a row of archc's own block library is the user's error at the
+# row that uses the block; the library's line is a note (the hint), not the location.
+_LIBRARY_LINE = re.compile(r"= hint: .*archc/blocks/library/(?P<file>\w+\.yaml):(?P<line>\d+)")
+
+
+def _library_line(block: str) -> tuple[str, int]:
+    """File and line of the first body row of a library block."""
+    from archc.spec.registry import LIBRARY_DIR
+
+    for path in sorted(LIBRARY_DIR.glob("*.yaml")):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        if f"  {block}:" in lines:
+            start = lines.index(f"  {block}:")
+            body = next(i for i in range(start, len(lines)) if lines[i].strip() == "body:")
+            return path.name, body + 2
+    raise AssertionError(block)
+
+
+@pytest.mark.parametrize("rows, block", [
+    # an inline block (spliced into the group): was located in classic.yaml itself
+    ("  - name: f\n    seq:\n      - {op: conv_act, c: 8}\n", "conv_act"),
+    ("  - {name: f, op: conv_norm_act, c: 8}\n", "conv_norm_act"),
+])
+def test_library_block_errors_are_located_at_the_row_using_it(cli, write_spec, rows, block):
+    text = f"name: T\ninput: [3, 8, 8]\nlayers:\n  - {{op: flatten}}\n{rows}"
+    path = write_spec(text)
+    code, _, err = cli("check", str(path))
+    assert code == 1, err
+    [header] = HEADER.finditer(err)
+    assert header["path"] == str(path), err
+    assert int(header["line"]) == _at(text, block)[0], err
+    assert f"block {block!r}" in header["message"], err
+    note = _LIBRARY_LINE.search(err)
+    assert note and (note["file"], int(note["line"])) == _library_line(block), err
+
+
+def test_user_inline_block_error_mentions_the_use_site(cli, write_spec):
+    """A user's own inline block keeps pointing at its body row (the user's file), and says
+    which row used it."""
+    text = ("name: T\ninput: [3, 8, 8]\nblocks:\n  unit:\n    inline: true\n"
+            "    params: {c: {type: int}}\n    body:\n      - {op: conv, c: c, k: 3}\n"
+            "layers:\n  - {op: flatten}\n  - name: f\n    seq:\n      - {op: unit, c: 8}\n")
+    path = write_spec(text)
+    code, _, err = cli("check", str(path))
+    assert code == 1, err
+    [header] = HEADER.finditer(err)
+    assert (header["path"], int(header["line"])) == (str(path), 8), err
+    assert f"line {_at(text, 'op: unit')[0]}" in err, err
