@@ -16,6 +16,9 @@ class Rule:
     kwargs: dict = field(default_factory=dict)
 
 
+# A group whose classes start with LAST applies to the last module of that class in module
+# order only (torchvision's ``m is final_conv``); it is listed before the general group.
+LAST = "last "
 BN = ("BatchNorm2d", "BatchNorm1d", "GroupNorm")
 _ONES_ZEROS = (BN, (Rule("weight", "ones_"), Rule("bias", "zeros_")))
 
@@ -53,6 +56,11 @@ SCHEMES: dict[str, tuple[str, list]] = {
                                                                   "a": -2, "b": 2}),)),
         _ONES_ZEROS,
     ]),
+    "squeezenet": ("torchvision's SqueezeNet scheme", [
+        ((LAST + "Conv2d",), (Rule("weight", "normal_", {"mean": 0.0, "std": 0.01}),
+                              Rule("bias", "zeros_"))),
+        (("Conv2d",), (Rule("weight", "kaiming_uniform_"), Rule("bias", "zeros_"))),
+    ]),
     "goog": ("the TensorFlow/timm EfficientNet and MobileNet scheme", [
         (("Conv2d",), (Rule("weight", "goog_conv"), Rule("bias", "zeros_"))),
         _ONES_ZEROS,
@@ -66,9 +74,15 @@ def apply(scheme: str, model) -> None:
     from torch import nn
 
     groups = SCHEMES[scheme][1]
+    last = {}  # "last Conv2d" -> that module
+    for m in model.modules():
+        for c in (c for classes, _ in groups for c in classes if c.startswith(LAST)):
+            if isinstance(m, getattr(nn, c.removeprefix(LAST))):
+                last[c] = m
     for m in model.modules():
         for classes, rules in groups:
-            if isinstance(m, tuple(getattr(nn, c) for c in classes)):
+            if any(m is last.get(c) if c.startswith(LAST) else isinstance(m, getattr(nn, c))
+                   for c in classes):
                 for rule in rules:
                     tensor = getattr(m, rule.tensor, None)
                     if tensor is None:
@@ -89,11 +103,16 @@ def source(scheme: str) -> list[str]:
     label, groups = SCHEMES[scheme]
     if not groups:
         return []
-    lines = [f"# weight initialisation: {label}", "for m in self.modules():"]
+    lines = [f"# weight initialisation: {label}"]
+    for classes, _ in groups:
+        for c in classes:
+            if c.startswith(LAST):
+                cls = c.removeprefix(LAST)
+                lines += [f"{_last_name(cls)} = None", "for m in self.modules():",
+                          f"    if isinstance(m, nn.{cls}):", f"        {_last_name(cls)} = m"]
+    lines.append("for m in self.modules():")
     for i, (classes, rules) in enumerate(groups):
-        names = [f"nn.{c}" for c in classes]
-        test = names[0] if len(names) == 1 else f"({', '.join(names)})"
-        lines.append(f"    {'if' if i == 0 else 'elif'} isinstance(m, {test}):")
+        lines.append(f"    {'if' if i == 0 else 'elif'} {_test(classes)}:")
         for rule in rules:
             target = f"m.{rule.tensor}"
             if rule.fn == "uniform_out":
@@ -111,3 +130,17 @@ def source(scheme: str) -> list[str]:
             else:
                 lines += [f"        {s}" for s in stmt]
     return lines
+
+
+def _last_name(cls: str) -> str:
+    return f"final_{cls.lower().removesuffix('2d')}"
+
+
+def _test(classes: tuple[str, ...]) -> str:
+    tests = [f"m is {_last_name(c.removeprefix(LAST))}" for c in classes if c.startswith(LAST)]
+    names = [f"nn.{c}" for c in classes if not c.startswith(LAST)]
+    if len(names) == 1:
+        tests.append(f"isinstance(m, {names[0]})")
+    elif names:
+        tests.append(f"isinstance(m, ({', '.join(names)}))")
+    return " or ".join(tests)

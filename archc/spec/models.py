@@ -196,7 +196,8 @@ class InputTransform(_Strict):
     shift: list[float | str] = Field(min_length=1, description="Per-channel offset.")
 
 
-INIT_SCHEMES = ("pytorch", "mobilenet", "efficientnet", "resnet", "vgg", "googlenet", "goog")
+INIT_SCHEMES = ("pytorch", "mobilenet", "efficientnet", "resnet", "vgg", "googlenet",
+                "squeezenet", "goog")
 
 
 class Spec(_Strict):
@@ -217,7 +218,8 @@ class Spec(_Strict):
     scaling: Scaling = Field(default_factory=Scaling, description="Width/depth multipliers.")
     init: Literal[INIT_SCHEMES] = Field(
         "pytorch", description="Weight initialisation scheme: pytorch (module defaults), or the "
-        "scheme of a reference family: mobilenet, efficientnet, resnet, vgg, googlenet, goog "
+        "scheme of a reference family: mobilenet, efficientnet, resnet, vgg, googlenet, "
+        "squeezenet, goog "
         "(TensorFlow/timm EfficientNet and MobileNetV1).")
     input_transform: InputTransform | None = Field(None, description="Input whitening step.")
     aux_outputs: list[str] = Field(
