@@ -357,3 +357,109 @@ def test_cli_diagnostics_print_no_escape_sequences(cli, write_spec):
     assert code == 1 and "error[" in err
     assert _raw_controls(out + err) == [], ascii(err)
     assert "\\x1b" in err
+
+
+# ----------------------------------------------------------------- hypothesis: every string
+# Free text goes everywhere a spec carries a string; expression string constants (printable
+# ASCII without backslash or ';', as expressions allow) hold every quote combination and a
+# payload that the old quote rewriter turned into code.
+FRAGMENTS = ['"', "'", '"""', "'''", "\\", "\\'", '\\"', "\r", "\n", "\r\n", "\u2028", "\u2029",
+             "\x00", "\x85", "\x1b[2J", "\u202e", "{{ config }}", "{% for x in y %}", "#",
+             "é", "中", "🚀", "\t", " ", "x"]
+EXPR_FRAGMENTS = ['"', "'", '"""', "'''", "+", " ", "x", "#", "{{", "}}", "%s", f"+{PAYLOAD}+",
+                  "'\"+", "+\"'"]
+
+
+def _hostile_strategies():
+    from hypothesis import strategies as st
+
+    text = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(
+        st.characters(blacklist_categories=("Cs",)), max_size=4)), max_size=6).map("".join)
+    ascii_text = st.lists(st.one_of(st.sampled_from(EXPR_FRAGMENTS), st.text(
+        st.characters(min_codepoint=32, max_codepoint=126, blacklist_characters="\\;"),
+        max_size=4)), max_size=5).map("".join)
+    return st, text, ascii_text
+
+
+def _hostile_spec(draw, st, text, ascii_text) -> tuple[dict, dict]:
+    t, e = (lambda: draw(text)), (lambda: _spell(draw(ascii_text)))
+    tag, other = draw(text), draw(text)
+    consts = {}
+
+    def const() -> str:
+        value = draw(ascii_text)
+        consts[value] = True
+        return _spell(value)
+
+    unit = {
+        "doc": t(), "paper": t(),
+        "params": {"c": {"type": "int", "doc": t()},
+                   "k2": {"type": "int", "default": 0, "doc": t()},
+                   "tag": {"type": "str", "default": tag, "doc": t(),
+                           **({"choices": [tag, other]} if tag != other else {})}},
+        "let": {"word": f"{const()} if k2 else {const()}"},
+        "body": [
+            {"name": "conv", "op": "conv", "c": f"c if ({const()}) != ({const()}) else c",
+             "k": 3, "step": t(), "when": f"tag != {const()} or ({e()}) == word"},
+            {"name": "bn", "op": "batch_norm", "step": t()},
+        ],
+    }
+    spec = {"name": "Hostile", "description": t(), "reference": t(),
+            "paper": {"title": t(), "authors": t(), "url": t(), "table": t()},
+            "input": [3, 8, 8], "params": {"note": t()}, "blocks": {"unit": unit},
+            "layers": [{"name": "stem", "op": "unit", "c": 4, "tag": other, "step": t()},
+                       {"name": "head", "seq": [{"op": "conv_norm_act", "c": 4, "step": t()}]}]}
+    return spec, {"tag": tag, "other": other, "consts": sorted(consts)}
+
+
+def test_hostile_strings_everywhere_stay_data(tmp_path):
+    """Issue 9.1: arbitrary text in every string field, and every quote combination in
+    expression string constants, builds a module that parses, keeps each value as a literal
+    (defaults read back equal), and runs nothing when imported and instantiated."""
+    import json
+
+    from hypothesis import given
+
+    from ._hypothesis import profile
+
+    st, text, ascii_text = _hostile_strategies()
+    built: list[tuple[str, dict]] = []
+    rejected: list[str] = []
+
+    @profile(ci=40, long=400)
+    @given(st.data())
+    def one(data):
+        spec, expect = _hostile_spec(data.draw, st, text, ascii_text)
+        name = f"hostile_{len(built) + len(rejected)}"
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(spec, allow_unicode=True, width=10_000), encoding="utf-8")
+        try:
+            source = archc.generate(path)
+        except archc.SpecError as exc:
+            rejected.append(str(exc))
+            return
+        tree = ast.parse(source)
+        constants = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)}
+        assert set(expect["consts"]) <= constants, "an expression string lost its value"
+        if expect["other"] != expect["tag"]:  # the row's value reaches the call as a literal
+            assert any(isinstance(n, ast.keyword) and n.arg == "tag" and
+                       isinstance(n.value, ast.Constant) and n.value.value == expect["other"]
+                       for n in ast.walk(tree))
+        (tmp_path / f"{name}.py").write_text(source, encoding="utf-8")
+        built.append((name, expect))
+
+    one()
+    assert len(built) >= len(rejected), rejected[:3]  # the strategy mostly builds specs
+    (tmp_path / "expect.json").write_text(json.dumps(built), encoding="utf-8")
+    script = textwrap.dedent("""
+        import importlib, inspect, json
+        for name, expect in json.load(open("expect.json", encoding="utf-8")):
+            module = importlib.import_module(name)
+            model = getattr(module, name)()
+            unit = inspect.signature(module.Unit).parameters["tag"].default
+            assert unit == expect["tag"], (name, unit, expect["tag"])
+    """)
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300)
+    assert not (tmp_path / "CANARY").exists()
+    assert result.returncode == 0 and result.stdout == "", result.stderr[-3000:]
