@@ -17,22 +17,27 @@ from .spec import CheckedSpec
 __version__ = "0.1.0"
 
 
-def generate(spec: str | Path | CheckedSpec | Model, overrides: list[str] | None = None) -> str:
-    """Source text of the standalone PyTorch module for a spec (``overrides``: ``--set``)."""
+def generate(spec: str | Path | CheckedSpec | Model, overrides: list[str] | None = None,
+             spec_root: str | Path | None = None) -> str:
+    """Source text of the standalone PyTorch module for a spec (``overrides``: ``--set``;
+    ``spec_root``: the folder ``extends`` may reach, see :func:`load_spec`)."""
     from .codegen import generate_source
 
-    return generate_source(compile_spec(spec, overrides=overrides), overrides)
+    return generate_source(compile_spec(spec, overrides=overrides, spec_root=spec_root),
+                           overrides)
 
 
 def build_model(spec: str | Path | CheckedSpec | Model, overrides: list[str] | None = None,
-                features: bool = False, budget: Budget | None = None):
+                features: bool = False, budget: Budget | None = None,
+                spec_root: str | Path | None = None):
     """A live ``torch.nn.Module`` for a spec (imports torch). ``features=True`` builds the
     backbone: the model up to its last feature map, returning the feature maps. ``budget``
     caps layers, parameters and activations before torch allocates anything (default:
-    :class:`archc.Budget`'s)."""
+    :class:`archc.Budget`'s). ``spec_root``: the folder ``extends`` may reach, see
+    :func:`load_spec`."""
     from .torch_backend import build_backbone, build_module
 
-    model = compile_spec(spec, budget, overrides)
+    model = compile_spec(spec, budget, overrides, spec_root)
     return build_backbone(model) if features else build_module(model)
 
 

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .loader import Budget, load_file, load_text
+from .diagnostics import Diagnostic, SpecError
+from .loader import Budget, inside, load_file, load_text, spec_root as find_spec_root
 from .shapes import Model, infer
 from .spec import CheckedSpec, validate
 from .spec.extends import apply_overrides, resolve
 
 
 def load_spec(path: str | Path, budget: Budget | None = None,
-              overrides: list[str] | None = None) -> CheckedSpec:
+              overrides: list[str] | None = None,
+              spec_root: str | Path | None = None) -> CheckedSpec:
     """Load (following ``extends``), apply ``--set`` overrides, and validate a spec file;
-    raises :class:`archc.SpecError`."""
-    doc = resolve(load_file(path, budget), budget)
+    raises :class:`archc.SpecError`. ``spec_root``: the folder the spec and its ``extends``
+    bases must lie in (default: the nearest folder above the spec with ``pyproject.toml`` or
+    ``.git``, else the spec's own folder)."""
+    root = spec_root if spec_root is not None else find_spec_root(path)
+    if not inside(path, root):  # a symlink to a file elsewhere: neither read nor quoted
+        raise SpecError([Diagnostic(str(path), 1, 1, "the spec resolves to a file outside the "
+                                    "spec root", "E006", hint=f"the spec root is {root}; "
+                                    "--spec-root DIR widens it")])
+    doc = resolve(load_file(path, budget), budget, root=root)
     if overrides:
         doc = apply_overrides(doc, overrides)
     return validate(doc)
@@ -26,10 +35,12 @@ def load_spec_text(text: str, path: str = "<string>") -> CheckedSpec:
 
 
 def compile_spec(spec: str | Path | CheckedSpec | Model, budget: Budget | None = None,
-                 overrides: list[str] | None = None) -> Model:
-    """Load, validate, expand and shape-check: everything but code generation."""
+                 overrides: list[str] | None = None,
+                 spec_root: str | Path | None = None) -> Model:
+    """Load, validate, expand and shape-check: everything but code generation
+    (``spec_root``: see :func:`load_spec`)."""
     if isinstance(spec, Model):
         return spec
     if not isinstance(spec, CheckedSpec):
-        spec = load_spec(spec, budget, overrides)
+        spec = load_spec(spec, budget, overrides, spec_root)
     return infer(spec, budget)

@@ -8,7 +8,10 @@ stay strings, and duplicate keys are errors instead of silently winning.
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -210,24 +213,79 @@ def load_text(text: str, path: str = "<string>", budget: Budget | None = None) -
     return doc
 
 
-def load_file(path: str | Path, budget: Budget | None = None) -> Document:
-    """Read and parse a spec file (UTF-8)."""
-    p = Path(path)
-    budget = budget or Budget()
+def spec_root(path: str | Path) -> Path:
+    """The folder ``extends`` may reach from the spec at ``path``: its nearest ancestor holding
+    ``pyproject.toml`` or ``.git`` (the project), else the spec's own folder."""
+    folder = Path(os.path.abspath(path)).parent
+    for d in (folder, *folder.parents):
+        if (d / "pyproject.toml").exists() or (d / ".git").exists():
+            return d
+    return folder
+
+
+def inside(path: str | Path, root: str | Path) -> bool:
+    """Whether ``path`` resolves (symlinks followed) inside ``root``."""
+    return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(root))
+
+
+class NotRegularFile(OSError):
+    """A FIFO, device, socket or directory where a spec file was expected."""
+
+
+def read_regular(path: str | Path, max_bytes: int) -> bytes:
+    """The bytes of a regular file, at most ``max_bytes`` (:class:`ValueError` past that).
+    Anything else raises :class:`NotRegularFile` without blocking: the file is opened
+    non-blocking (a FIFO would wait for a writer) and checked with ``fstat`` on the open
+    descriptor; the size is counted while reading, never taken from ``st_size`` (``/proc``
+    files report 0, ``/dev/zero`` never ends)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     try:
-        size = p.stat().st_size
-        if size > budget.max_bytes:
-            raise SpecError([Diagnostic(str(path), 1, 1, f"file is larger than {budget.max_bytes} "
-                                        "bytes", "E005", hint="raise the limit with --max-bytes")])
-        raw = p.read_bytes()
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotRegularFile(errno.EINVAL, "not a regular file")
+        chunks, size = [], 0
+        while chunk := os.read(fd, min(1 << 20, max_bytes + 1 - size)):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > max_bytes:
+                raise ValueError(f"larger than {max_bytes} bytes")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def excerpt_source(path: str) -> str | None:
+    """The text a code frame may quote: a regular UTF-8 file that resolves inside its own
+    spec root (a spec symlinked to a secret elsewhere is never quoted), else None."""
+    try:
+        if not inside(path, spec_root(path)):
+            return None
+        return read_regular(path, Budget.max_bytes).decode("utf-8")
+    except (OSError, ValueError):
+        return None
+
+
+def load_file(path: str | Path, budget: Budget | None = None,
+              display: str | None = None) -> Document:
+    """Read and parse a spec file (UTF-8). Only regular files are read, and at most
+    ``budget.max_bytes`` of them. ``display``: the path diagnostics name (default ``path``)."""
+    budget = budget or Budget()
+    name = display if display is not None else str(path)
+    try:
+        raw = read_regular(path, budget.max_bytes)
+    except ValueError:
+        raise SpecError([Diagnostic(name, 1, 1, f"file is larger than {budget.max_bytes} bytes",
+                                    "E005", hint="raise the limit with --max-bytes")]) from None
+    except NotRegularFile:
+        raise SpecError([Diagnostic(name, 1, 1, "spec is not a regular file", "E006",
+                                    hint="specs are read from regular files only")]) from None
     except OSError as exc:
-        raise SpecError([Diagnostic(str(path), 1, 1, f"cannot read spec: {exc.strerror}",
+        raise SpecError([Diagnostic(name, 1, 1, f"cannot read spec: {exc.strerror}",
                                     "E006")]) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line, col = _position(raw[: exc.start].decode("utf-8", errors="replace"))
-        raise SpecError([Diagnostic(str(path), line, col, f"spec is not valid UTF-8 (byte "
+        raise SpecError([Diagnostic(name, line, col, f"spec is not valid UTF-8 (byte "
                                     f"0x{raw[exc.start]:02x})", "E001",
                                     hint="save the file as UTF-8")]) from None
-    return load_text(text, str(path), budget)
+    return load_text(text, name, budget)

@@ -65,12 +65,13 @@ def test_backbone_returns_reference_feature_maps(name, cli, tmp_path, monkeypatc
 
 
 def test_features_listed_in_the_spec(write_spec):
-    path = write_spec("extends: " + str(SPECS / "resnet18.yaml") + "\nname: R18\n"
+    write_spec((SPECS / "resnet18.yaml").read_text(), "resnet18.yaml")  # inside the spec root
+    path = write_spec("extends: resnet18.yaml\nname: R18\n"
                       "features: [layer2, layer4]\n")
     live = archc.build_model(path, features=True).eval()
     outs = live(torch.zeros(1, 3, 64, 64))
     assert [tuple(o.shape[1:]) for o in outs] == [(128, 8, 8), (512, 2, 2)]
-    bad = write_spec("extends: " + str(SPECS / "resnet18.yaml") + "\nfeatures: [layer9]\n",
+    bad = write_spec("extends: resnet18.yaml\nfeatures: [layer9]\n",
                      "bad.yaml")
     with pytest.raises(archc.SpecError, match="no row 'layer9'") as exc:
         archc.build_model(bad, features=True)

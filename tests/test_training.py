@@ -81,9 +81,10 @@ def test_googlenet_aux_outputs_only_in_training():
 
 
 def test_googlenet_input_transform_matches_transform_input(tmp_path):
-    variant = tmp_path / "googlenet_ti.yaml"
+    (tmp_path / "googlenet.yaml").write_text((SPECS / "googlenet.yaml").read_text())
+    variant = tmp_path / "googlenet_ti.yaml"  # and its base, inside the spec root
     variant.write_text(
-        f"extends: {SPECS / 'googlenet.yaml'}\n"
+        "extends: googlenet.yaml\n"
         "name: GoogLeNetTI\n"
         "input_transform:\n"
         "  scale: [0.229 / 0.5, 0.224 / 0.5, 0.225 / 0.5]\n"

@@ -3,6 +3,7 @@ archc, and the blocks a spec defines itself. All three are used the same way in 
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -57,26 +58,95 @@ def library() -> dict[str, BlockDef]:
     return out
 
 
-@lru_cache(maxsize=1)
-def plugins() -> dict[str, Primitive]:
-    """Primitive ops registered by installed packages under the ``archc.primitives`` entry
-    point group (for what YAML cannot express). Specs can only *use* them by op name; nothing
-    in a spec can name Python code to import."""
+PLUGIN_GROUP = "archc.primitives"
+NO_PLUGINS_ENV = "ARCHC_NO_PLUGINS"
+_loaded: dict[str, Primitive | None] = {}
+
+
+def plugins_enabled() -> bool:
+    """False when ``ARCHC_NO_PLUGINS`` is set to anything but ``""``/``0``."""
+    return os.environ.get(NO_PLUGINS_ENV, "") in ("", "0")
+
+
+def _trusted_locations() -> set[Path]:
+    """Where installed distributions live: site-packages (system, venv, user), never the
+    current directory that ``python -m`` puts first on ``sys.path``."""
+    import site
+    import sysconfig
+
+    paths = {sysconfig.get_paths()[k] for k in ("purelib", "platlib")}
+    paths.update(getattr(site, "getsitepackages", list)())
+    if site.ENABLE_USER_SITE:
+        paths.add(site.getusersitepackages())
+    return {Path(p).resolve() for p in paths}
+
+
+def plugin_entry_points() -> dict:
+    """Entry points of the ``archc.primitives`` group by op name (the entry point's name),
+    from installed distributions only. Reads metadata; imports nothing."""
     from importlib.metadata import entry_points
 
-    found: dict[str, Primitive] = {}
-    for ep in entry_points(group="archc.primitives"):
-        obj = ep.load()
-        op = obj() if isinstance(obj, type) else obj
-        if not isinstance(op, Primitive) or not op.op or op.op in PRIMITIVES:
-            raise RuntimeError(f"entry point {ep.name!r} is not a new archc Primitive")
-        found[op.op] = op
+    if not plugins_enabled():
+        return {}
+    trusted, cwd = _trusted_locations(), Path.cwd().resolve()
+    found = {}
+    for ep in entry_points(group=PLUGIN_GROUP):
+        dist = getattr(ep, "dist", None)
+        try:
+            where = Path(dist.locate_file("")).resolve() if dist is not None else None
+        except (OSError, TypeError, ValueError):
+            where = None
+        if where is not None and where in trusted and where != cwd:
+            found.setdefault(ep.name, ep)
     return found
 
 
-def builtin_ops() -> dict[str, Op]:
-    """Every op a spec can use without defining it."""
-    return {**PRIMITIVES, **plugins(), **library()}
+def plugins(names) -> dict[str, Primitive]:
+    """The plugin primitives for those of ``names`` that an installed package provides,
+    imported on first use: a plugin's code runs only when a spec uses its op."""
+    wanted = [n for n in names if n not in _loaded]
+    if wanted:
+        eps = plugin_entry_points()
+        for name in wanted:
+            _loaded[name] = _load(eps[name]) if name in eps else None
+    return {n: op for n in names if (op := _loaded.get(n)) is not None}
+
+
+def _load(ep) -> Primitive:
+    obj = ep.load()
+    op = obj() if isinstance(obj, type) else obj
+    if not isinstance(op, Primitive) or op.op != ep.name or op.op in PRIMITIVES:
+        raise RuntimeError(f"entry point {ep.name!r} ({ep.value}) is not a new archc Primitive "
+                           f"with op {ep.name!r}")
+    return op
+
+
+def plugin_cache_clear() -> None:
+    """Forget loaded plugins (for tests)."""
+    _loaded.clear()
+
+
+def builtin_ops(used=()) -> dict[str, Op]:
+    """Every op a spec can use without defining it: the primitives, the block library and,
+    for the op names in ``used`` that neither provides, installed plugins."""
+    ops: dict[str, Op] = {**PRIMITIVES, **library()}
+    missing = [name for name in used if name not in ops]
+    if missing and plugins_enabled():
+        ops.update(plugins(missing))
+    return ops
+
+
+def used_ops(spec) -> list[str]:
+    """Op names a validated :class:`Spec` writes in its rows but does not define itself: the
+    only names :func:`builtin_ops` may look up among plugins."""
+    names: dict[str, None] = {}
+    rows = [*spec.layers, *(row for b in spec.blocks.values() for row in b.body)]
+    while rows:
+        row = rows.pop()
+        if row.op is not None and row.op not in spec.blocks:
+            names[row.op] = None
+        rows.extend(row.seq or ())
+    return list(names)
 
 
 def declared_params(op: Op) -> tuple[Param, ...]:

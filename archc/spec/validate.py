@@ -24,7 +24,7 @@ from .names import (
     private,
     stem_problem,
 )
-from .registry import BlockDef, Op, builtin_ops, camel
+from .registry import BlockDef, Op, builtin_ops, camel, used_ops
 
 RESERVED_NAMES = {"input", "in_channels", "self", "x", "out", "torch", "nn", "math", "super"}
 _YAML11_BOOLS = {"yes", "no", "on", "off", "y", "n"}
@@ -504,7 +504,7 @@ def validate(doc: Document) -> CheckedSpec:
         spec = Spec.model_validate(doc.data)
     except ValidationError as exc:
         raise SpecError(stem + pydantic_diagnostics(exc, doc, (), Spec)) from None
-    ops: dict[str, Op] = dict(builtin_ops())
+    ops: dict[str, Op] = dict(builtin_ops(used_ops(spec)))
     checker = _Checker(doc, ops)
     checker.diags += stem
     defs = {}
