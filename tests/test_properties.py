@@ -32,7 +32,7 @@ from archc import SpecError  # noqa: E402
 from archc.api import load_spec_text  # noqa: E402
 
 from ._hypothesis import GeneratedSpec, profile, valid_specs  # noqa: E402
-from .conftest import import_file  # noqa: E402
+from .conftest import ROOT, import_file  # noqa: E402
 
 _COUNTER = itertools.count()
 
@@ -479,3 +479,89 @@ def test_huge_integers_are_located_errors(tmp_path, text):
     path.write_text(f"name: T\ninput: [3, 8, 8]\n{text}", encoding="utf-8")
     code, _, err = _cli("check", str(path))
     assert code == 1 and re.search(r"spec\.yaml:\d+:\d+: error\[E\d{3}\]", err), err
+
+
+# Seeds for mutation: base specs (no 'extends') small enough to instantiate quickly.
+_SEEDS = ["lenet5", "mobilenet_v1", "mobilenet_v2", "mobilenet_v3_small", "squeezenet1_1",
+          "resnet18", "googlenet", "efficientnet_b0"]
+_VALUES = st.one_of(
+    st.integers(-1, 16), st.sampled_from([24, 32, 64]), st.sampled_from([0.0, 0.25, 1.5]),
+    st.booleans(), st.none(),
+    st.sampled_from(["c", "t", "s", "in_channels", "c // 2", "8 // (t - 1)", "in_channels * 2",
+                     "round(c * 0.5)", "c if t > 1 else 8 // (t - 1)", "t > 1", "relu",
+                     "hardswish", "make_divisible(c * 0.75)", "num_classes", "'x'"]),
+)
+
+
+def _near(value) -> st.SearchStrategy:
+    """Edits a table would plausibly get: the value scaled, shifted or guarded."""
+    if isinstance(value, bool):
+        return st.booleans()
+    if isinstance(value, int):
+        return st.sampled_from([value * 2, max(1, value // 2), value + 1, 1])
+    if isinstance(value, float):
+        return st.sampled_from([value * 2, value / 2, 0.0])
+    if isinstance(value, str):
+        return st.sampled_from([f"({value}) * 2", f"max(1, ({value}) // 2)",
+                                f"({value}) if ({value}) else 1", value])
+    return st.just(value)
+
+
+def _sites(spec: dict) -> list[tuple[dict, str]]:
+    """Every (mapping, key) a mutation can set: row columns, block parameter defaults, 'let'
+    values, spec params and scaling."""
+    sites: list[tuple[dict, str]] = []
+
+    def rows(items) -> None:
+        for row in items or []:
+            if isinstance(row, dict):
+                row.pop("input_size", None)  # the paper's sizes: checked, so edits break them
+                sites.extend((row, k) for k in row if k not in ("op", "name", "seq", "from"))
+                rows(row.get("seq"))
+
+    rows(spec.get("layers"))
+    for block in (spec.get("blocks") or {}).values():
+        rows(block.get("body"))
+        sites.extend((block["let"], k) for k in block.get("let") or {})
+        sites.extend((p, "default") for p in (block.get("params") or {}).values())
+    sites.extend((spec["params"], k) for k in spec.get("params") or {})
+    sites.extend((spec.setdefault("scaling", {}), k) for k in ("width", "depth"))
+    return sites
+
+
+@profile(ci=25, long=500)
+@given(seed=st.sampled_from(_SEEDS), data=st.data())
+def test_check_ok_implies_build_ok(workdir, seed, data):
+    """Issue 9, item 9: every mutation of a committed spec that 'archc check' accepts also
+    builds; its generated module imports, instantiates and runs at the spec's input size.
+    A mutation check rejects gets located diagnostics."""
+    spec = yaml.safe_load((ROOT / "specs" / f"{seed}.yaml").read_text(encoding="utf-8"))
+    for _ in range(data.draw(st.integers(1, 3), label="mutations")):
+        mapping, key = data.draw(st.sampled_from(_sites(spec)), label="site")
+        mapping[key] = data.draw(_near(mapping.get(key)) | _VALUES, label=f"value of {key}")
+    path = workdir / "mutated.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    try:
+        model = archc.compile_spec(path)
+    except SpecError as exc:
+        event(f"outcome: SpecError {exc.diagnostics[0].code}")
+        assert exc.diagnostics and all(d.line >= 1 and d.column >= 1 for d in exc.diagnostics)
+        return
+    event("outcome: accepted")
+    source = archc.generate(model)  # raises on a failure: check ok but build not
+    cls = _import_generated(workdir, source, model.name)
+    torch.manual_seed(0)
+    module = cls().eval()
+    assert sum(p.numel() for p in module.parameters()) == model.params
+    if model.macs <= 50_000_000:  # a forward pass where it is cheap
+        with torch.no_grad():
+            out = module(torch.zeros(1, *model.input_shape))
+        out = out[0] if isinstance(out, tuple) else out
+        assert tuple(out.shape) == (1, *model.output_shape)
+
+
+def test_committed_specs_check_and_build():
+    """The committed specs themselves: check ok, and their modules generate (the committed
+    generated/ files and the parity tests cover import and instantiation)."""
+    for path in sorted((ROOT / "specs").glob("*.yaml")):
+        assert archc.generate(archc.compile_spec(path))
