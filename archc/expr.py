@@ -74,6 +74,10 @@ _ALLOWED = (
 )
 
 
+# (text, rename) -> verified Python source: codegen prints the same expressions many times.
+_PRINTED: dict[tuple, str] = {}
+
+
 @dataclass(frozen=True)
 class Expr:
     """A parsed expression. ``names`` are the free identifiers it reads."""
@@ -97,6 +101,9 @@ class Expr:
         """Python source for the expression, identifiers renamed through ``rename`` (each a
         name or a dotted attribute path): printed from the renamed tree with every constant
         spelled by :func:`archc.codegen_literals.literal`, and proven by parsing it back."""
+        key = (self.text, tuple(sorted((rename or {}).items())))
+        if key in _PRINTED:
+            return _PRINTED[key]
         tree = _Renamer(rename or {}).visit(copy.deepcopy(self.tree.body))
         source = _unparse(tree, literal)
         try:
@@ -106,6 +113,9 @@ class Expr:
         if back is None or ast.dump(back) != ast.dump(tree):
             raise UnsafeSourceError(f"expression {shorten(self.text)!r} does not print as "
                                     "itself")
+        if len(_PRINTED) > 4096:
+            _PRINTED.clear()
+        _PRINTED[key] = source
         return source
 
     def substitute(self, mapping: dict[str, str]) -> str:
