@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from .diagnostics import Diagnostic, SpecError
-from .loader import Budget, inside, load_file, load_text, spec_root as find_spec_root
+from .loader import Budget, inside, load_file, load_text
+from .loader import spec_root as find_spec_root
 from .shapes import Model, infer
 from .spec import CheckedSpec, validate
 from .spec.extends import apply_overrides, resolve
