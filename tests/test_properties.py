@@ -565,3 +565,11 @@ def test_committed_specs_check_and_build():
     generated/ files and the parity tests cover import and instantiation)."""
     for path in sorted((ROOT / "specs").glob("*.yaml")):
         assert archc.generate(archc.compile_spec(path))
+
+
+def test_block_class_whose_inner_block_is_never_built(tmp_path):
+    """Was: check ok, build failed (the generated module's audit: unknown name
+    'SqueezeExcitation'): bneck's class constructs SqueezeExcitation under 'if se:', and with
+    every instance at se: false that class was left out of the module."""
+    _build_and_run(tmp_path, "name: T\ninput: [1, 8, 8]\nlayers:\n"
+                             "  - {name: b, op: bneck, k: 3, exp: 1, c: 1, se: false, nl: RE}\n")

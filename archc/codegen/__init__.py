@@ -67,7 +67,9 @@ def _ordered_defs(model: Model, instances: dict[str, list[Node]]) -> list[BlockD
 
     for name in instances:
         visit(name)
-    return [d for d in order if d.op in instances]
+    # Every class a written class can construct, instances or not: a block class is general
+    # (bneck's SqueezeExcitation under 'if se:' is needed even when every bneck has se: false).
+    return order
 
 
 def _activation_helper(names: list[str]) -> str:
