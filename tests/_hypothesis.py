@@ -768,7 +768,7 @@ def valid_specs(draw, max_rows: int = 5) -> GeneratedSpec:
                         "momentum": draw(st.sampled_from([0.01, 0.1]))}
     if draw(st.integers(0, 3)) == 3:
         data["init"] = draw(st.sampled_from(["pytorch", "mobilenet", "efficientnet", "resnet",
-                                             "vgg", "googlenet", "goog"]))
+                                             "vgg", "googlenet", "squeezenet", "goog"]))
     if draw(st.integers(0, 3)) == 3:
         gen.width = draw(st.sampled_from([0.5, 0.75, 1.0, 1.5, 2.0]))
         gen.depth = draw(st.sampled_from([0.5, 1.0, 1.5, 2.0]))
