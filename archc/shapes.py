@@ -99,7 +99,6 @@ class _Inference:
 
     def block(self, node: Node, anchor: Node | None) -> None:
         bdef: BlockDef = node.impl
-        shape = node.in_shapes[0]
         key = _instance_key(bdef, node.args, node.in_shapes)
         if key is not None and key in self.done:
             self.copy_block(node, *self.done[key], anchor)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -279,3 +280,37 @@ def test_user_inline_block_error_mentions_the_use_site(cli, write_spec):
     [header] = HEADER.finditer(err)
     assert (header["path"], int(header["line"])) == (str(path), 8), err
     assert f"line {_at(text, 'op: unit')[0]}" in err, err
+
+
+def test_block_arguments_no_expression_could_spell_still_build(tmp_path):
+    """check ok implies build ok: a str block argument with non-ASCII characters and both
+    quote kinds reaches a nested block's channel arithmetic (it was an internal error)."""
+    from archc import generate
+
+    spec = tmp_path / "tagged.yaml"
+    spec.write_text(textwrap.dedent('''\
+        name: TaggedNet
+        input: [3, 8, 8]
+        blocks:
+          tagged:
+            params: {c: {type: int}, tag: {type: str, default: "x"}}
+            let: {k: "1 if tag == 'a' else 2"}
+            body:
+              - {op: conv, c: c * k, k: 1}
+          outer:
+            params: {c: {type: int}}
+            body:
+              - {name: t1, op: tagged, c: c, tag: "\\u00e9\\"'\\\\"}
+              - {name: t2, op: tagged, c: c, tag: "a"}
+              - {name: t3, op: conv, c: c, k: 1}
+        layers:
+          - {name: a, op: outer, c: 4}
+        '''), encoding="utf-8")
+    module_file = tmp_path / "tagged_module.py"
+    module_file.write_text(generate(spec), encoding="utf-8")
+    import torch
+
+    from .conftest import import_file
+
+    out = import_file(module_file).tagged()(torch.zeros(1, 3, 8, 8))
+    assert out.shape == (1, 4, 8, 8)

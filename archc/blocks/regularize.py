@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..codegen_literals import literal
 from .base import Call, Param, Primitive, ShapeError
 from .conv import fmt
 
@@ -84,4 +85,4 @@ class ChannelAffine(Primitive):
 def _floats(val) -> str:
     if not val.known:
         return str(val)
-    return "[" + ", ".join(repr(float(v)) for v in val.value) + "]"
+    return literal([float(v) for v in val.value])

@@ -6,7 +6,6 @@ in the model decide which spelling is right for all of them."""
 from __future__ import annotations
 
 import ast
-import warnings
 from dataclasses import dataclass, field
 
 from .. import expr
@@ -42,16 +41,7 @@ class Context:
         return self._out_cache[bdef.op]
 
 
-def internal(text: str) -> expr.Expr:
-    """An expression archc composed from checked pieces (channel counts, conditions): parsed
-    without the length and size limits of expressions a user writes, which a DenseNet-style
-    concat chain outgrows. Only the whitelisted node types can occur in it."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        tree = ast.parse(text.strip(), mode="eval")
-    called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
-    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in called}
-    return expr.Expr(text.strip(), tree, frozenset(names - {"true", "false"}))
+internal = expr.parse_trusted
 
 
 def channel_sum(parts: list[str]) -> str:
