@@ -65,7 +65,8 @@ def test_reads_like_hand_written_code():
     assert "# t=6, c=24, n=2, s=2" in text
     assert "# depthwise" in text and "# expand" in text
     assert "getattr(" not in text and "_1 =" not in text
-    assert "def mobilenet_v2() -> MobileNetV2:" in text
+    assert "def mobilenet_v2(\n    *, weights: str | None = None, progress: bool = True, " \
+        "**kwargs\n) -> MobileNetV2:" in text
 
 
 ruff = shutil.which("ruff") or (Path(sys.executable).parent / "ruff")

@@ -21,7 +21,7 @@ from ..writer import FILE_PLACEHOLDER, stamp
 from .audit import audit_source
 from .blocks import BlockWriter, Context
 from .model import model_lines
-from .pysrc import comment, docstring_text
+from .pysrc import Call, comment, docstring_text, render
 
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
 _ENV = jinja2.Environment(
@@ -177,6 +177,9 @@ def generate_source(model: Model, overrides: list[str] | None = None,
             + (["--features"] if features else []) + (["--inference"] if inference else [])
             + [f"--set {shlex.quote(o)}" for o in overrides or []]))),
         blocks=helpers + blocks, model=model_src, factory=factory,
+        factory_signature="\n".join(render(0, "def ", Call(factory, [
+            "*", "weights: str | None = None", "progress: bool = True", "**kwargs"]),
+            f" -> {class_name}:")),
         infer_factory=infer_factory, class_name=class_name, factory_doc=docstring_text(
             f"{spec.name} ({model.params:,} parameters, {model.macs:,} MACs at "
             f"{'x'.join(map(str, model.input_shape))})." if not features else
