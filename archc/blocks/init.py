@@ -77,7 +77,8 @@ def apply(scheme: str, model) -> None:
     last = {}  # "last Conv2d" -> that module
     for m in model.modules():
         for c in (c for classes, _ in groups for c in classes if c.startswith(LAST)):
-            if isinstance(m, getattr(nn, c.removeprefix(LAST))):
+            cls = getattr(nn, c.removeprefix(LAST))  # a class name from SCHEMES, never a spec's
+            if isinstance(m, cls):
                 last[c] = m
     for m in model.modules():
         for classes, rules in groups:
