@@ -137,7 +137,8 @@ def generate_source(model: Model, overrides: list[str] | None = None,
         blocks = ["\n".join(BlockWriter(d, ctx).lines()) for d in defs]
     model_src = "\n".join(model_lines(model, steps))
     body = "\n".join(blocks) + model_src
-    acts = sorted({n.args["fn"] for n in _walk(model.graph.nodes()) if n.op == "act"})
+    acts = sorted({n.args["fn"] for n in _walk(model.graph.nodes()) if n.op == "act"}
+                  | ctx.activations)  # every activation a block's parameters can name
     helpers = []
     if "_make_divisible(" in body:
         helpers.append(MAKE_DIVISIBLE)

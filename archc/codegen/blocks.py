@@ -9,7 +9,7 @@ import ast
 from dataclasses import dataclass, field
 
 from .. import expr
-from ..blocks import Primitive, Val
+from ..blocks import ACTIVATIONS, Primitive, Val
 from ..codegen_literals import literal
 from ..graph import Node, _may_overwrite
 from ..spec import BlockDef, Row
@@ -27,13 +27,14 @@ class Context:
     ops: dict
     norm: dict
     instances: dict[str, list[Node]] = field(default_factory=dict)
+    # activations a block parameter can name: the _activation helpers cover all of them
+    activations: set[str] = field(default_factory=set)
     _out_cache: dict[str, str] = field(default_factory=dict)
 
     def def_out_channels(self, bdef: BlockDef) -> str:
         """The block's output channels in its own parameters (lets inlined)."""
         if bdef.op not in self._out_cache:
-            text = track(bdef.body, "in_channels", self, [
-                n.env for n in self.instances.get(bdef.op, [])], bdef.out)[1]
+            text = track(bdef.body, "in_channels", self, _lets(bdef), bdef.out)[1]
             for name, parsed in reversed(bdef.lets):
                 if text is not None:
                     text = internal(text).substitute({name: parsed.text})
@@ -42,6 +43,10 @@ class Context:
 
 
 internal = expr.parse_trusted
+
+
+def _lets(bdef: BlockDef) -> dict[str, str]:
+    return {name: parsed.text for name, parsed in bdef.lets}
 
 
 def channel_sum(parts: list[str]) -> str:
@@ -104,11 +109,11 @@ def arg_text(row: Row, param) -> str:
     return repr(raw)
 
 
-def row_out(row: Row, ins: list[str], ctx: Context, envs: list[dict]) -> str:
+def row_out(row: Row, ins: list[str], ctx: Context, lets: dict[str, str] | None = None) -> str:
     """Output channels of a row (archc expression) given its inputs' channels."""
     """None when it cannot be written symbolically (after a flatten: it depends on H and W)."""
     if row.seq is not None:
-        return track(row.seq, ins[0], ctx, envs)[1]
+        return track(row.seq, ins[0], ctx, lets)[1]
     impl = ctx.ops[row.op]
     if isinstance(impl, BlockDef):
         out = ctx.def_out_channels(impl)
@@ -125,41 +130,176 @@ def row_out(row: Row, ins: list[str], ctx: Context, envs: list[dict]) -> str:
     return impl.out_channels({p.name: arg_text(row, p) for p in impl.params}, ins[0])
 
 
-def choose(enabled: str, disabled: str, cond: str, envs: list[dict]) -> str:
-    """Channels after a conditional row: one spelling when the instances allow it."""
-    if enabled == disabled or enabled is None or disabled is None:
+def choose(enabled: str | None, disabled: str | None, cond: str,
+           lets: dict[str, str] | None = None) -> str | None:
+    """Channels after a row under ``when: cond`` (``enabled``: the row's output, ``disabled``:
+    its input), as one expression correct for every argument value. One spelling only where
+    that is proven (both agree, the condition is a constant of the definition, or the condition
+    is false exactly when they are equal); a growth is ``before + (growth if cond else 0)``;
+    otherwise ``enabled if cond else disabled``. Never decided by the instances of a model."""
+    if enabled is None or disabled is None:
         return enabled if enabled == disabled else None
-
-    def agree(want: bool) -> bool:
-        # Channels of a left-out row may not even evaluate there (8 // t where 'when: t > 0'
-        # guards it): an error counts as a difference, and the conditional spelling is used.
-        for env in envs:
-            try:
-                if internal(cond).evaluate(env) is want and \
-                        internal(enabled).evaluate(env) != internal(disabled).evaluate(env):
-                    return False
-            except expr.ExprError:
-                return False
-        return True
-
-    if agree(False):
+    lets = lets or {}
+    if _same(enabled, disabled, lets):
         return enabled
-    if agree(True):
-        return disabled
-    return f"({enabled}) if ({cond}) else ({disabled})"
+    test = internal(cond)
+    if not test.names:  # a constant of the block definition itself
+        try:
+            return enabled if test.evaluate({}) else disabled
+        except expr.ExprError:
+            pass
+    if _equal_unless(test.tree.body, enabled, disabled, lets):
+        return enabled
+    growth = _growth(enabled, disabled)
+    if growth is not None:
+        return internal(f"{disabled} + (({growth}) if ({cond}) else 0)").substitute({})
+    body = _assume(internal(enabled).tree.body, test.tree.body, True)
+    orelse = _assume(internal(disabled).tree.body, test.tree.body, False)
+    if isinstance(test.tree.body, ast.UnaryOp) and isinstance(test.tree.body.op, ast.Not):
+        return expr._unparse(ast.IfExp(test.tree.body.operand, orelse, body))
+    return expr._unparse(ast.IfExp(test.tree.body, body, orelse))
 
 
-def track(rows: list[Row], in_ch: str, ctx: Context, envs: list[dict],
+def given(channels: str | None, row: Row) -> str | None:
+    """Channels as seen by a row that exists only under its ``when``: decided there."""
+    if channels is None or not _conditional(row) or not isinstance(row.when, str):
+        return channels
+    test = internal(row.when).tree.body
+    return expr._unparse(_assume(internal(channels).tree.body, test, True))
+
+
+def _dump(text: str, lets: dict[str, str], bind: dict[str, str] | None = None) -> str:
+    """A canonical form of an expression with its ``let`` names written out (and the names
+    in ``bind`` replaced, once)."""
+    parsed = internal(text)
+    while parsed.names & lets.keys():
+        parsed = internal(parsed.substitute({k: f"({v})" for k, v in lets.items()}))
+    if bind:
+        parsed = internal(parsed.substitute(bind))
+    return ast.dump(_simplify(parsed.tree.body))
+
+
+def _same(a: str, b: str, lets: dict[str, str], bind: dict[str, str] | None = None) -> bool:
+    return _dump(a, lets, bind) == _dump(b, lets, bind)
+
+
+def _equal_unless(test: ast.expr, a: str, b: str, lets: dict[str, str]) -> bool:
+    """Whether ``a == b`` whenever ``test`` is false, for ``test`` of the form ``x != y``:
+    ``{a, b}`` is ``{x, y}``, or substituting ``x`` by ``y`` (one of them a name) makes them
+    the same. A proof, not a sample: anything else is answered False."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and
+            isinstance(test.ops[0], ast.NotEq)):
+        return False
+    x, y = test.left, test.comparators[0]
+    sides = {_dump(expr._unparse(x), lets), _dump(expr._unparse(y), lets)}
+    if {_dump(a, lets), _dump(b, lets)} == sides:
+        return True
+    for name, value in ((x, y), (y, x)):
+        if isinstance(name, ast.Name) and name.id not in lets and \
+                _same(a, b, lets, {name.id: f"({expr._unparse(value)})"}):
+            return True
+    return False
+
+
+def _is_int_expr(node: ast.expr) -> bool:
+    """An expression whose value is surely an int: ``in_channels``, an int constant, and
+    ``+ - * //`` or ``round``/``int``/``make_divisible`` of such."""
+    if isinstance(node, ast.Name):
+        return node.id == "in_channels"
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult,
+                                                            ast.FloorDiv)):
+        return _is_int_expr(node.left) and _is_int_expr(node.right)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        return node.func.id in ("round", "int", "make_divisible") and len(node.args) == 1 \
+            or node.func.id == "make_divisible"
+    return _is_int(node)
+
+
+def _simplify(node: ast.expr) -> ast.expr:
+    """``x * 1`` and ``1 * x`` are ``x``; ``round(x)`` and ``int(x)`` of an int are ``x``."""
+    if isinstance(node, ast.BinOp):
+        left, right = _simplify(node.left), _simplify(node.right)
+        if isinstance(node.op, ast.Mult):
+            for one, other in ((left, right), (right, left)):
+                if isinstance(one, ast.Constant) and one.value == 1 and \
+                        type(one.value) in (int, float) and _is_int_expr(other):
+                    return other
+        return ast.BinOp(left, node.op, right)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        args = [_simplify(a) for a in node.args]
+        if node.func.id in ("round", "int") and len(args) == 1 and _is_int_expr(args[0]):
+            return args[0]
+        return ast.Call(node.func, args, [])
+    return node
+
+
+def _growth(enabled: str, disabled: str) -> str | None:
+    """``enabled - disabled`` when ``enabled`` is ``disabled`` plus further terms."""
+    more, less = _term_counts(enabled), _term_counts(disabled)
+    if more is None or less is None:
+        return None
+    extra = []
+    for key, (k, node) in more.items():
+        left = k - less.get(key, (0, node))[0]
+        if left < 0:
+            return None
+        if left and _is_int(node) and node.value == 1 and key == _ONE:
+            extra.append(ast.Constant(left))
+        elif left:
+            extra.append(node if left == 1 else ast.BinOp(ast.Constant(left), ast.Mult(), node))
+    if any(key not in more for key in less) or not extra:
+        return None
+    total = extra[0]
+    for node in extra[1:]:
+        total = ast.BinOp(total, ast.Add(), node)
+    return expr._unparse(total)
+
+
+_ONE = ast.dump(ast.Constant(1))
+
+
+def _term_counts(text: str) -> dict | None:
+    counts: dict[str, tuple[int, ast.expr]] = {}
+    for term in _terms(internal(text).tree.body):
+        k, rest = _coefficient(term)
+        if rest is None:
+            rest = ast.Constant(1)
+        key = ast.dump(rest)
+        counts[key] = (counts.get(key, (0, rest))[0] + k, rest)
+    return counts
+
+
+def _assume(node: ast.expr, test: ast.expr, value: bool) -> ast.expr:
+    """``node`` with every ``a if test else b`` (or ``... if not test ...``) decided."""
+    known = {ast.dump(test): value}
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        known[ast.dump(test.operand)] = not value
+    else:
+        known[ast.dump(ast.UnaryOp(ast.Not(), test))] = not value
+
+    class _Decide(ast.NodeTransformer):
+        def visit_IfExp(self, n: ast.IfExp) -> ast.AST:
+            decided = known.get(ast.dump(n.test))
+            if decided is not None:
+                return self.visit(n.body if decided else n.orelse)
+            return self.generic_visit(n)
+
+    import copy
+
+    return _Decide().visit(copy.deepcopy(node))
+
+
+def track(rows: list[Row], in_ch: str, ctx: Context, lets: dict[str, str],
           out: str | None = None) -> tuple[dict[str, str], str]:
     """Channels of every named row and of the output, as archc expressions."""
     chans, prev = {"input": in_ch}, in_ch
     for row in rows:
         refs = [row.from_] if isinstance(row.from_, str) else (row.from_ or [])
         ins = [chans[r] for r in refs] or [prev]
-        ch = row_out(row, ins, ctx, envs)
+        ch = row_out(row, ins, ctx, lets)
         if row.when is not None and row.when is not True:
             cond = row.when if isinstance(row.when, str) else "false"
-            ch = choose(ch, ins[0], cond, envs)
+            ch = choose(ch, ins[0], cond, lets)
         prev = ch
         if row.name:
             chans[row.name] = ch
@@ -171,7 +311,7 @@ class BlockWriter:
 
     def __init__(self, bdef: BlockDef, ctx: Context) -> None:
         self.bdef, self.ctx = bdef, ctx
-        self.envs = [n.env for n in ctx.instances.get(bdef.op, [])]
+        self.lets = _lets(bdef)
         self.rename = {p.name: p.pyname for p in bdef.params}
         self.rename["in_channels"] = "in_channels"
         # Attributes codegen adds for forward() are named clear of the rows' modules, of
@@ -250,8 +390,10 @@ class BlockWriter:
         vals = self.vals(row, impl)
         if isinstance(impl, BlockDef):
             return block_call(impl, Val(src=ch), vals, list(row.args))
-        if row.op == "act" and "inplace" not in row.args:
-            vals["inplace"] = Val(_may_overwrite(rows, i, 0, seq))
+        if row.op == "act":
+            self.note_activations(row)
+            if "inplace" not in row.args:
+                vals["inplace"] = Val(_may_overwrite(rows, i, 0, seq))
         return impl.source(vals, Val(src=ch), self.shape_of(row))
 
     def concrete_in(self, row: Row) -> str:
@@ -280,7 +422,7 @@ class BlockWriter:
         """An nn.Sequential of rows: a Call, or (with conditions) statements building
         ``layers`` that the caller wraps."""
         chans = self.chain_channels(rows, in_ch)
-        items = [self.construct(r, chans[i], rows, i, True, indent + 4)
+        items = [self.construct(r, given(chans[i], r), rows, i, True, indent + 4)
                  for i, r in enumerate(rows)]
         if not any(_conditional(r) for r in rows):
             return Call("nn.Sequential", items)
@@ -306,11 +448,32 @@ class BlockWriter:
         out, prev = [], in_ch
         for row in rows:
             out.append(prev)
-            ch = row_out(row, [prev], self.ctx, self.envs)
+            ch = row_out(row, [prev], self.ctx, self.lets)
             if _conditional(row):
-                ch = choose(ch, prev, self.cond_text(row), self.envs)
+                ch = choose(ch, prev, self.cond_text(row), self.lets)
             prev = ch
         return out
+
+    def note_activations(self, row: Row) -> None:
+        """Record every activation an ``act`` row's ``fn`` expression can name: the string
+        constants it (and the lets it reads) spells and the choices of the parameters it reads;
+        all of them where a parameter without choices is read."""
+        value = row.args.get("fn")
+        if not isinstance(value, str) or value in ACTIVATIONS:
+            return
+        text, lets = value, self.lets
+        parsed = internal(text)
+        while parsed.names & lets.keys():
+            parsed = internal(parsed.substitute({k: f"({v})" for k, v in lets.items()}))
+        names = {n.value for n in ast.walk(parsed.tree) if isinstance(n, ast.Constant)
+                 and isinstance(n.value, str)}
+        for name in parsed.names:
+            param = self.bdef.param(name)
+            if param is None or param.choices is None:
+                names = set(ACTIVATIONS)
+                break
+            names.update(param.choices)
+        self.ctx.activations.update(names & ACTIVATIONS.keys())
 
     def cond(self, row: Row) -> str:
         return pyexpr(row.when, self.rename) if isinstance(row.when, str) else "False"
@@ -358,21 +521,21 @@ class BlockWriter:
         return out
 
     def init_rows(self, indent: int) -> list[str]:
-        chans = track(self.bdef.body, "in_channels", self.ctx, self.envs)[0]
+        chans = track(self.bdef.body, "in_channels", self.ctx, self.lets)[0]
         lines, prev, pad = [], "in_channels", " " * indent
         for i, row in enumerate(self.bdef.body):
             refs = _refs(row)
             in_ch = chans[refs[0]] if refs else prev
-            out_ch = row_out(row, [chans[r] for r in refs] or [in_ch], self.ctx, self.envs)
+            out_ch = row_out(row, [chans[r] for r in refs] or [in_ch], self.ctx, self.lets)
             if _conditional(row):
-                out_ch = choose(out_ch, in_ch, self.cond_text(row), self.envs)
+                out_ch = choose(out_ch, in_ch, self.cond_text(row), self.lets)
             prev = chans[row.name] if row.name else out_ch
             if not self._is_module(row):
                 continue
             inner = indent + 4 if _conditional(row) else indent
             if _conditional(row):
                 lines += [f"{pad}self.{row.name} = None", f"{pad}if {self.cond(row)}:"]
-            code = self.construct(row, in_ch, self.bdef.body, i, False, inner)
+            code = self.construct(row, given(in_ch, row), self.bdef.body, i, False, inner)
             if isinstance(code, list):
                 lines += code + [f"{' ' * inner}self.{row.name} = nn.Sequential(*layers)"]
             else:
@@ -398,8 +561,10 @@ class BlockWriter:
             else:
                 impl = self.ctx.ops[row.op]
                 vals = self.vals(row, impl, self.forward_rename)
-                if row.op == "act" and "inplace" not in row.args:
-                    vals["inplace"] = Val(_may_overwrite(rows, i, 0, False))
+                if row.op == "act":
+                    self.note_activations(row)
+                    if "inplace" not in row.args:
+                        vals["inplace"] = Val(_may_overwrite(rows, i, 0, False))
                 call = impl.call_source(vals, ins)
             lines += _step(row, 8)
             if not _conditional(row):
