@@ -20,6 +20,7 @@ from ..spec.names import module_stem
 from ..writer import FILE_PLACEHOLDER, stamp
 from .audit import audit_source
 from .blocks import BlockWriter, Context
+from .hub import TABLE, helper_source, published, table_source
 from .model import model_lines
 from .pysrc import Call, comment, docstring_text, render
 
@@ -149,8 +150,10 @@ def generate_source(model: Model, overrides: list[str] | None = None,
     helpers += [class_source(name) for name in runtime_names() if f"{name}(" in body]
     if inference:
         helpers += inference_sources()
+    helpers.append(helper_source())  # weights= also takes a local file, with or without a table
     everything = body + "\n".join(helpers)
-    imports = ["import math", ""] if "math." in everything else []
+    imports = ["import math"] if "math." in everything else []
+    imports += ["import warnings", ""]
     imports += ["import torch"] if re.search(r"\btorch\.", everything) else []
     imports += ["from torch import Tensor, nn"]
     raw = Path(checked.path).read_bytes() if Path(checked.path).is_file() else \
@@ -178,6 +181,9 @@ def generate_source(model: Model, overrides: list[str] | None = None,
             + (["--features"] if features else []) + (["--inference"] if inference else [])
             + [f"--set {shlex.quote(o)}" for o in overrides or []]))),
         blocks=helpers + blocks, model=model_src, factory=factory,
+        weights_table=table_source(published(model, overrides)),
+        load_args=", ".join(["model", "weights", TABLE, "progress"]
+                            + (["backbone=True"] if features else [])),
         factory_signature="\n".join(render(0, "def ", Call(factory, [
             "*", "weights: str | None = None", "progress: bool = True", "**kwargs"]),
             f" -> {class_name}:")),

@@ -4,11 +4,14 @@ checked against an allow-list before it is returned, written or executed.
 The emitters should make a hostile spec harmless on their own (every literal comes from
 :func:`archc.codegen_literals.literal`, every expression is printed from its checked tree); this
 audit is what still holds if one of them has a bug. A generated module may import only torch and
-math, call only what it defines, what it imported, its arguments and locals, and a short list of
-builtins; it may not touch dunder attributes (``super().__init__`` aside) nor name ``eval``,
-``getattr``, ``open`` and the like. Definitions copied verbatim from archc's own helper files
-(``runtime.py``, ``inference.py``) are archc's code, not the spec's, and are recognised by their
-exact syntax tree. A violation raises :class:`AuditError`: an internal error, nothing written.
+math (and warnings), call only what it defines, what it imported, its arguments and locals, and a
+short list of builtins; it may not touch dunder attributes (``super().__init__`` aside), torch's
+file and network access (``torch.hub``, ``torch.load``, ``torch.save``) nor name ``eval``,
+``getattr``, ``open`` and the like; its one top-level assignment is the ``_WEIGHTS`` table, a
+plain literal. Definitions copied verbatim from archc's own helper files (``runtime.py``,
+``inference.py``, ``codegen/weights_source.py``) are archc's code, not the spec's, and are
+recognised by their exact text. A violation raises :class:`AuditError`: an internal error,
+nothing written.
 """
 
 from __future__ import annotations
@@ -18,15 +21,18 @@ from functools import lru_cache
 
 from ..blocks.runtime_source import class_source, inference_sources, runtime_names
 from ..codegen_literals import UnsafeSourceError
+from .hub import TABLE, helper_source
 
 
 class AuditError(UnsafeSourceError):
     """Generated source outside the allow-list (a bug in archc's code generator)."""
 
 
-IMPORTS = {"math", "torch", "torch.nn.functional"}
+IMPORTS = {"math", "torch", "torch.nn.functional", "warnings"}
 FROM_TORCH = {"Tensor", "nn"}
-IMPORTS_NAMES = {"math", "torch", "Tensor", "nn", "F"}
+IMPORTS_NAMES = {"math", "torch", "Tensor", "nn", "F", "warnings"}
+# torch's file and network access: only archc's own _load_weights may use them.
+TORCH_IO = frozenset({"hub", "load", "save", "serialization"})
 BUILTINS = frozenset({
     "abs", "all", "any", "bool", "dict", "enumerate", "float", "int", "isinstance", "len",
     "list", "max", "min", "range", "round", "str", "sum", "super", "tuple", "zip",
@@ -58,7 +64,8 @@ _NESTED = (ast.Import, ast.ImportFrom, ast.ClassDef, ast.FunctionDef)
 def _trusted() -> dict[str, str]:
     """name -> source of every helper definition archc copies into generated modules."""
     out = {}
-    for text in [class_source(n) for n in runtime_names()] + inference_sources():
+    for text in [class_source(n) for n in runtime_names()] + inference_sources() + \
+            [helper_source()]:
         out[ast.parse(text).body[0].name] = text
     return out
 
@@ -80,6 +87,9 @@ def audit_source(source: str) -> None:
                     not {a.name for a in node.names} <= FROM_TORCH or \
                     any(a.asname for a in node.names):
                 _fail(node, "imports only torch's Tensor and nn")
+        elif isinstance(node, ast.Assign):
+            _check_table(node)
+            defined.add(TABLE)
         elif not (i == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
                   and isinstance(node.value.value, str)):
             _fail(node, f"a top-level {type(node).__name__}")
@@ -92,6 +102,17 @@ def audit_source(source: str) -> None:
                     "\n".join(lines[node.lineno - 1:node.end_lineno]) == trusted[node.name]:
                 continue
             checker.check(node)
+
+
+def _check_table(node: ast.Assign) -> None:
+    """``_WEIGHTS = {...}``: one name, a value made of literals only."""
+    if len(node.targets) != 1 or not isinstance(node.targets[0], ast.Name) or \
+            node.targets[0].id != TABLE:
+        _fail(node, "a top-level assignment")
+    try:
+        ast.literal_eval(node.value)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        _fail(node, f"a {TABLE} that is not a literal")
 
 
 def _check_import(node: ast.Import) -> None:
@@ -156,6 +177,9 @@ class _Checker:
                     _fail(node, f"the attribute {node.attr!r}")
                 if isinstance(node.value, ast.Constant):
                     _fail(node, "an attribute of a constant")
+                if node.attr in TORCH_IO and isinstance(node.value, ast.Name) and \
+                        node.value.id == "torch":
+                    _fail(node, f"torch.{node.attr}")
         for name in local:
             if name in BANNED or _dunder(name):
                 _fail(fn, f"the name {name!r}")

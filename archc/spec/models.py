@@ -196,6 +196,33 @@ class InputTransform(_Strict):
     shift: list[float | str] = Field(min_length=1, description="Per-channel offset.")
 
 
+class Weights(_Strict):
+    """A published checkpoint of this architecture, loadable by name:
+    ``factory(weights="IMAGENET1K_V1")`` downloads it through torch.hub (hash checked, into the
+    torch hub cache) and loads it strictly."""
+
+    url: str = Field(
+        pattern=r"^(https?|file)://[^\s]+$",
+        description="Where the state_dict is published (https://, http:// or file://). Its file "
+        "name carries the hash prefix as torch.hub expects: NAME-<sha256 prefix>.pth.")
+    sha256: str = Field(
+        pattern=r"^[0-9a-f]{8,64}$",
+        description="The file's sha256, or its first hex digits (at least 8): torchvision "
+        "publishes only the prefix in the file name. Must equal the hash part of the url's file "
+        "name; torch.hub checks the download against it.")
+    params: int = Field(
+        gt=0, description="Parameter count of the checkpoint (all of its tensors that are "
+        "parameters). A variant whose count differs drops the entry, so it cannot load its "
+        "base's weights by accident.")
+    mean: list[float] = Field(min_length=1, description="Per-channel mean the inputs were "
+                              "normalised with in training.")
+    std: list[float] = Field(min_length=1, description="Per-channel standard deviation the "
+                             "inputs were normalised with.")
+    categories: str = Field("imagenet", description="The label set of the classifier: "
+                            "'imagenet' (the 1,000 ImageNet-1k classes) or a name of your own.")
+    license: str = Field("", description="Terms the weights are published under.")
+
+
 INIT_SCHEMES = ("pytorch", "mobilenet", "efficientnet", "resnet", "vgg", "googlenet",
                 "squeezenet", "goog")
 
@@ -236,6 +263,9 @@ class Spec(_Strict):
         None, description="Column changes to rows of the base, by row name.")
     blocks: dict[str, BlockSpec] = Field(default_factory=dict,
                                          description="Block types defined by this spec.")
+    weights: dict[str, Weights] = Field(
+        default_factory=dict, description="Published checkpoints by name (e.g. IMAGENET1K_V1), "
+        "loadable with the factory's weights= argument.")
     layers: list[Row] = Field(min_length=1, description="The table's rows, in order.")
 
     @field_validator("name")

@@ -545,6 +545,30 @@ def validate(doc: Document) -> CheckedSpec:
         if row.name not in spec.aux_outputs and any(r in spec.aux_outputs for r in refs):
             checker.error(("layers", i, "from"), "only auxiliary rows may read an auxiliary "
                           "row", "E216")
+    _check_weights(spec, checker)
     if checker.diags:
         raise SpecError(sorted(checker.diags, key=lambda d: (d.line, d.column)))
     return CheckedSpec(doc, spec, ops)
+
+
+# torch.hub's check_hash reads the expected hash from the file name: the first -HEX. in it.
+_HUB_HASH = re.compile(r"-([a-f0-9]*)\.")
+_WEIGHTS_NAME = r"^[A-Za-z][A-Za-z0-9_]*$"
+
+
+def _check_weights(spec: Spec, checker: _Checker) -> None:
+    """Names of ``weights:`` entries are identifiers (``IMAGENET1K_V1``), so a name is never
+    mistaken for a file path; each url's file name carries the entry's hash as torch.hub reads
+    it, so the download is checked against exactly that hash."""
+    for name, entry in spec.weights.items():
+        path = ("weights", name)
+        if not re.match(_WEIGHTS_NAME, name):
+            checker.error(path, f"{name!r} cannot name weights: use letters, digits and _, "
+                          "starting with a letter (e.g. IMAGENET1K_V1)", "E230", key=True)
+        file_name = entry.url.split("?")[0].rsplit("/", 1)[-1]
+        found = _HUB_HASH.search(file_name)
+        if found is None or found.group(1) != entry.sha256:
+            checker.error((*path, "url"), f"the url's file name {file_name!r} does not carry "
+                          f"the hash {entry.sha256!r}", "E230",
+                          hint=f"torch.hub checks a download against the hex digits after the "
+                          f"first '-' of its file name: name it like NAME-{entry.sha256}.pth")
