@@ -47,6 +47,7 @@ class Node:
     inline_path: PathT = ()
     inline_first: bool = False
     env: dict = field(default_factory=dict)  # a block's parameters and lets
+    scope: dict = field(default_factory=dict)  # the names the row's expressions were read in
     # filled by shape inference
     in_shapes: list[Shape] = field(default_factory=list)
     out_shape: Shape = ()
@@ -351,7 +352,7 @@ class Expander:
             node_id, name = f"{row.op}#{index}", None
         impl = None if row.op is None else self.checked.ops[row.op]
         node = Node(node_id, name, row.op, impl, row, doc, rpath, inputs=self._inputs(
-            row, prev, alias), repeat=rep)
+            row, prev, alias), repeat=rep, scope=env)
         if row.op is None:
             # A stage made from a named row with n repeats: its one inner row is the row itself.
             inner = (*rpath, _SELF) if _is_stage(row) else (*rpath, "seq")

@@ -21,7 +21,7 @@ from ..writer import FILE_PLACEHOLDER, stamp
 from .audit import audit_source
 from .blocks import BlockWriter, Context
 from .hub import TABLE, helper_source, published, table_source
-from .model import model_lines
+from .model import model_kwargs, model_lines
 from .pysrc import Call, comment, docstring_text, render
 
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -136,10 +136,12 @@ def generate_source(model: Model, overrides: list[str] | None = None,
         ctx.instances = instances
         defs = _ordered_defs(model, instances)
         blocks = ["\n".join(BlockWriter(d, ctx).lines()) for d in defs]
-    model_src = "\n".join(model_lines(model, steps))
+    model_src = "\n".join(model_lines(model, steps, ctx))
     body = "\n".join(blocks) + model_src
     acts = sorted({n.args["fn"] for n in _walk(model.graph.nodes()) if n.op == "act"}
                   | ctx.activations)  # every activation a block's parameters can name
+    if any(k.type == "str" for k in model_kwargs(checked)):  # a keyword argument may name any
+        acts = sorted(ACTIVATIONS)
     helpers = []
     if "_make_divisible(" in body:
         helpers.append(MAKE_DIVISIBLE)

@@ -3,58 +3,250 @@ the inferred output shape after every line."""
 
 from __future__ import annotations
 
+import keyword
+import math
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+from .. import expr
 from ..blocks import Val, init
+from ..codegen_literals import literal
 from ..graph import INPUT, Graph, Node
 from ..shapes import Model, describe
-from .blocks import block_call, docstring
-from .pysrc import Call, comment, render
+from ..spec import BlockDef
+from ..spec.names import (
+    BLOCK_LOCALS,
+    BUILTINS,
+    GENERATED_CLASSES,
+    GENERATED_GLOBALS,
+    MODULE_ATTRIBUTES,
+)
+from .blocks import _is_expression, block_call, docstring, row_out
+from .pysrc import Call, comment, pyexpr, render
+
+_PY_TYPES = {bool: "bool", int: "int", float: "float", str: "str"}
+# Names besides a class's own that its __init__ and the factory read or take.
+_TAKEN = GENERATED_GLOBALS | GENERATED_CLASSES | BLOCK_LOCALS | BUILTINS | {
+    "weights", "progress", "kwargs", "m", "num_features"}
 
 
-def node_source(node: Node) -> Call | str:
-    """Source constructing one instance (children of a group are laid out by the caller)."""
-    in_ch = Val(node.in_shapes[0][0])
-    if node.kind == "block":
-        vals = {p.name: Val(node.args[p.name]) for p in node.impl.params}
-        return block_call(node.impl, in_ch, vals, list(node.given))
-    vals = {k: Val(v) for k, v in node.args.items()}
-    return node.impl.source(vals, in_ch, node.in_shapes[0])
+@dataclass(frozen=True)
+class Kwarg:
+    """A spec param that is a keyword argument of the generated model class."""
+
+    name: str
+    type: str  # int | float | bool | str
+    default: object
 
 
-def row_comment(node: Node) -> str | None:
-    """``# t=6, c=24, n=2, s=2`` above the first instance of a block row, a repeated row, or
-    an inline block's rows."""
+def model_kwargs(checked, taken: frozenset[str] = frozenset()) -> list[Kwarg]:
+    """The spec's ``params`` the model class takes as keyword arguments, defaults the spec's
+    values: all but those that decide the module tree (read by a ``when``, an ``n`` or an
+    inline block's columns: fixed at build time, ``--set``) and names the module uses."""
+    spec = checked.spec
+    fixed = _structural(spec.layers, checked.ops)
+    return [Kwarg(name, _PY_TYPES[type(value)], value) for name, value in spec.params.items()
+            if name not in fixed and name not in taken and name not in _TAKEN
+            and not keyword.iskeyword(name) and not name.startswith("_")]
+
+
+def _structural(rows, ops) -> set[str]:
+    out: set[str] = set()
+    for row in rows:
+        texts = [v for v in (row.when, row.n) if isinstance(v, str)]
+        impl = ops.get(row.op) if row.op else None
+        if isinstance(impl, BlockDef) and impl.inline:
+            texts += [v for v in row.args.values() if isinstance(v, str)]
+        texts += [v for v in row.args.values() if isinstance(v, list)
+                  for v in v if isinstance(v, str)]
+        for text in texts:
+            try:
+                out |= expr.parse(text).names
+            except expr.ExprError:
+                pass
+        if row.seq is not None:
+            out |= _structural(row.seq, ops)
+    return out
+
+
+def _lang(value) -> str | None:
+    """A value as a constant of the expression language (None: it has no spelling)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value) if math.isfinite(value) else None
+    if isinstance(value, str):
+        try:
+            return expr.quote(value)
+        except expr.ExprError:
+            return None
+    return None
+
+
+def _noisy(value: float) -> bool:
+    """A float whose shortest repr carries rounding noise (0.037500000000000006)."""
+    return float(f"{value:.12g}") != value
+
+
+@dataclass
+class Emitter:
+    """What the model class's lines share: the keyword arguments, how forward() reads them,
+    and the output channels of nodes that depend on them (archc expressions)."""
+
+    kwargs: list[Kwarg]
+    ctx: object = None  # codegen.blocks.Context, for block output channels
+    forward_names: dict[str, str] = field(default_factory=dict)  # kwarg -> self.attr
+    scope: dict = field(default_factory=dict)  # the spec's params and scaling
+    channels: dict[int, str] = field(default_factory=dict)  # id(node) -> channels expression
+
+    @property
+    def names(self) -> set[str]:
+        return {k.name for k in self.kwargs}
+
+    def arg_text(self, node: Node, p) -> str | None:
+        """The row's expression for ``p`` as archc text when it reads a keyword argument
+        (compile-time names resolved), or its arithmetic when its value is a noisy float."""
+        if node.inline_row is not None or p.name not in node.given:
+            return None
+        raw = node.row.args.get(p.name)
+        if not _is_expression(p, raw):
+            return None
+        parsed = expr.parse(raw)
+        live = parsed.names & self.names
+        value = node.args.get(p.name)
+        if not live and not (isinstance(value, float) and _noisy(value)):
+            return None
+        mapping = {n: _lang(node.scope.get(n)) for n in parsed.names - live}
+        if None in mapping.values():
+            return None
+        text = parsed.substitute(mapping) if mapping else parsed.text
+        if not live and expr.parse_trusted(text).evaluate({}) != value:
+            return None
+        return text
+
+    def vals(self, node: Node, forward: bool = False) -> tuple[dict[str, Val], dict[str, str]]:
+        """Argument values of a node, and the archc texts of those that are expressions."""
+        rename = {k: self.forward_names.get(k, k) if forward else k for k in self.names}
+        vals, texts = {}, {}
+        for p in node.impl.params:
+            text = self.arg_text(node, p)
+            if text is None:
+                vals[p.name] = Val(node.args[p.name])
+            else:
+                texts[p.name] = text
+                vals[p.name] = Val(src=pyexpr(text, rename))
+        return vals, texts
+
+    def in_channels(self, node: Node, source: str | None) -> Val:
+        sym = self.channels.get(source) if source is not None else None
+        if sym is None:
+            return Val(node.in_shapes[0][0])
+        return Val(src=pyexpr(sym, {k: k for k in self.names}))
+
+    def node_source(self, node: Node, source: int | None) -> Call | str:
+        """Source constructing one instance (children of a group are laid out by the
+        caller); ``source``: id() of the node whose output it reads, or None."""
+        in_ch = self.in_channels(node, source)
+        vals, texts = self.vals(node)
+        self.track(node, source, texts)
+        if node.kind == "block":
+            return block_call(node.impl, in_ch, vals, list(node.given))
+        return node.impl.source(vals, in_ch, node.in_shapes[0])
+
+    def track(self, node: Node, source: int | None, texts: dict[str, str]) -> None:
+        """Record the node's output channels when a keyword argument decides them."""
+        sym = self.channels.get(source) if source is not None else None
+        if sym is None and not texts:
+            return
+        row = SimpleNamespace(seq=None, op=node.op, args={
+            p.name: texts.get(p.name, node.args[p.name]) for p in node.impl.params})
+        try:
+            out = row_out(row, [sym or str(node.in_shapes[0][0])], self.ctx, [])
+        except (expr.ExprError, KeyError, SyntaxError, TypeError):
+            out = None
+        if out is not None and expr.parse_trusted(out).names & self.names:
+            self.channels[id(node)] = out
+
+    def shape(self, node: Node) -> str:
+        """The node's output shape comment, channels spelled by the keyword arguments."""
+        sym = self.channels.get(id(node))
+        if sym is None or len(node.out_shape) < 1:
+            return describe(node.out_shape)
+        dims = [pyexpr(sym, {k: k for k in self.names}), *map(str, node.out_shape[1:])]
+        return f"(N, {', '.join(dims)})"
+
+
+def row_comment(node: Node, em: Emitter) -> str | None:
+    """``# t=6, c=24, n=2, s=2``: the paper's columns above the first instance of a table row
+    (a block row with ``n``, a step, a repeated row, or an inline block's rows); not above a
+    single call that already shows every column."""
     if node.inline_row is not None:
         if not node.inline_first:
             return None
-        cols = ", ".join(f"{k}={v}" for k, v in node.columns.items())
+        cols = _columns(node.columns, node, em)
         return comment(f"{node.inline_row.op}: {cols}" if cols else node.inline_row.op)
-    cols = ", ".join(f"{k}={v}" for k, v in node.columns.items())
+    cols = _columns(node.columns, node, em)
     step = comment(node.row.step) if node.row.step else ""
     if node.repeat or (not cols and not step):
         return None
-    if node.kind == "op" and node.repeats == 1 and not step:
+    if node.repeats == 1 and not step and "n" not in node.columns:
         return None
     return comment(f"{step}: {cols}" if step and cols else step or cols)
 
 
-def sequential_lines(graph: Graph, indent: int, prefix: str, suffix: str,
-                     stage: bool = False) -> list[str]:
+def _columns(columns: dict, node: Node, em: Emitter) -> str:
+    """Columns as written, an expression reading names the file lacks shown by its value (by
+    none when it differs per repeat, like EfficientNet's block_index)."""
+    shown = []
+    for key, value in columns.items():
+        if isinstance(value, str):
+            try:
+                names = expr.parse(value).names
+            except expr.ExprError:
+                names = frozenset()
+            if names - em.names:
+                if names & {"block_index", "block_count"}:
+                    continue
+                scope = em.scope if node.inline_row is not None else node.scope
+                value = _resolved(value, names - em.names, {**em.scope, **scope})
+        shown.append(f"{key}={value}")
+    return ", ".join(shown)
+
+
+def _resolved(text: str, names, scope: dict) -> str:
+    try:
+        value = expr.parse(text).evaluate({n: scope[n] for n in names})
+    except (expr.ExprError, KeyError):
+        return text if not names else "..."
+    return value if isinstance(value, str) else repr(value)
+
+
+def sequential_lines(graph: Graph, indent: int, prefix: str, suffix: str, em: Emitter,
+                     source: int | None, stage: bool = False) -> list[str]:
     """An nn.Sequential's lines; in a stage (a named row with n repeats) the row's comment
     stands above the stage, not again above its first block."""
     pad = " " * indent
     lines = [f"{pad}{prefix}nn.Sequential("]
     for child in graph.nodes():
-        note = None if stage else row_comment(child)
+        note = None if stage else row_comment(child, em)
         if note:
             lines.append(f"{pad}    # {note}")
-        shape = describe(child.out_shape)
         if child.kind == "seq":
-            lines.extend(sequential_lines(child.body, indent + 4, "", ","))
-            lines[-1] += f"  # {shape}"
+            lines.extend(sequential_lines(child.body, indent + 4, "", ",", em, source))
+            _group_channels(child, em)
+            lines[-1] += f"  # {em.shape(child)}"
         else:
-            lines.extend(render(indent + 4, "", node_source(child), ",", shape))
+            code = em.node_source(child, source)
+            lines.extend(render(indent + 4, "", code, ",", em.shape(child)))
+        source = id(child)
     lines.append(f"{pad}){suffix}")
     return lines
+
+
+def _group_channels(node: Node, em: Emitter) -> None:
+    last = node.body.nodes()[-1] if node.body.nodes() else None
+    if last is not None and id(last) in em.channels:
+        em.channels[id(node)] = em.channels[id(last)]
 
 
 def _is_module(node: Node) -> bool:
@@ -63,7 +255,62 @@ def _is_module(node: Node) -> bool:
     return node.name is not None and node.impl.has_module
 
 
-def model_lines(model: Model, steps=None) -> list[str]:
+def _source(graph: Graph, node: Node) -> int | None:
+    src = node.inputs[0] if node.inputs else INPUT
+    return None if src == INPUT else id(graph.node(src))
+
+
+def emitter(model: Model, ctx=None, nodes=None) -> Emitter:
+    """The model class's keyword arguments (only those ``nodes`` read, for a backbone) and
+    the attributes forward() reads them from."""
+    spec = model.checked.spec
+    taken = {n.name for n in model.graph.nodes() if n.name}
+    kwargs = model_kwargs(model.checked, frozenset(taken | {spec.name}))
+    scaling = {"width": spec.scaling.width, "depth": spec.scaling.depth}
+    em = Emitter(kwargs, ctx, scope={**spec.params, **scaling})
+    if nodes is not None:
+        read = set()
+        for node in _walk(nodes):
+            if node.kind != "seq":
+                read |= {n for t in em.vals(node)[1].values()
+                         for n in expr.parse_trusted(t).names}
+        em.kwargs = [k for k in kwargs if k.name in read]
+    for node in model.graph.nodes():
+        if node.kind != "seq" and not _is_module(node):
+            for text in em.vals(node)[1].values():
+                for name in sorted(expr.parse_trusted(text).names & em.names):
+                    if name not in em.forward_names:
+                        attr, i = name, 2
+                        while attr in taken or attr in MODULE_ATTRIBUTES:
+                            attr, i = f"{name}_{i}", i + 1
+                        taken.add(attr)
+                        em.forward_names[name] = f"self.{attr}"
+    return em
+
+
+def _walk(nodes):
+    for node in nodes:
+        yield node
+        if node.kind == "seq":
+            yield from _walk(node.body.nodes())
+
+
+def _signature(em: Emitter) -> list[str]:
+    args = ["self"] + [f"{k.name}: {k.type} = {literal(k.default)}" for k in em.kwargs]
+    return render(4, "", Call("def __init__", args), " -> None:")
+
+
+def _fixed_note(model: Model, em: Emitter) -> str:
+    """The class docstring's note on params fixed at build time."""
+    fixed = [f"{n}={v!r}" for n, v in model.checked.spec.params.items()
+             if n not in em.names]
+    if not fixed:
+        return ""
+    return (" Built with " + ", ".join(fixed) + " (fixed when generated, as it decides which "
+            "layers exist: archc build --set changes it).")
+
+
+def model_lines(model: Model, steps=None, ctx=None) -> list[str]:
     """The model class; with ``steps`` (a backbone plan) the backbone class instead."""
     spec = model.checked.spec
     name = spec.name + ("Features" if steps is not None else "")
@@ -71,41 +318,49 @@ def model_lines(model: Model, steps=None) -> list[str]:
     paper = spec.paper
     cite = f"{paper.authors} ({paper.year}): {paper.title}" if paper else ""
     about = comment(spec.description) or f"{spec.name}, compiled from its spec."
-    if steps is not None:
-        about = (f"{spec.name} as a backbone: returns the feature maps "
-                 + ", ".join(s.point.path for s in steps if s.point) + ". " + about)
-    out += docstring(about, comment(cite), 4)
-    out.append("")
-    out.append("    def __init__(self) -> None:")
-    out.append("        super().__init__()")
     aux = spec.aux_outputs
     nodes = model.graph.nodes()
     if steps is not None:
         keep = {s.node.id for s in steps}
         nodes = [n for n in nodes if n.id in keep]
+        about = (f"{spec.name} as a backbone: returns the feature maps "
+                 + ", ".join(s.point.path for s in steps if s.point) + ". " + about)
+    em = emitter(model, ctx, nodes if steps is not None else None)
+    about = comment(about + _fixed_note(model, em))
+    out += docstring(about, comment(cite), 4)
+    out.append("")
+    out += _signature(em)
+    out.append("        super().__init__()")
+    for attr_name, attr in em.forward_names.items():
+        if attr_name in em.names:
+            out.append(f"        {attr} = {attr_name}")
     main = [n for n in nodes if n.id not in aux]
     extra = [n for n in nodes if n.id in aux]
     for node in main + extra:  # auxiliary heads last (torchvision's construction order)
+        source = _source(model.graph, node)
         if not _is_module(node):
+            em.track(node, source, em.vals(node)[1])
             continue
         if node is (extra[0] if extra else None):
             out.append("        # auxiliary classifiers: run in training only")
-        note = row_comment(node)
+        note = row_comment(node, em)
         if note:
             out.append(f"        # {note}")
         if node.kind == "seq":
             stage = bool(node.columns)  # a named row with n repeats (plain groups have none)
-            out.extend(sequential_lines(node.body, 8, f"self.{node.name} = ", "", stage))
+            out.extend(sequential_lines(node.body, 8, f"self.{node.name} = ", "", em, source,
+                                        stage))
+            _group_channels(node, em)
         else:
-            out.extend(render(8, f"self.{node.name} = ", node_source(node), "",
-                              describe(node.out_shape)))
+            out.extend(render(8, f"self.{node.name} = ", em.node_source(node, source), "",
+                              em.shape(node)))
     out.extend("        " + line for line in init.source(spec.init))
     out.append("")
-    out.extend(forward_lines(model) if steps is None else backbone_forward(steps))
+    out.extend(forward_lines(model, em) if steps is None else backbone_forward(steps, em))
     return out
 
 
-def backbone_forward(steps) -> list[str]:
+def backbone_forward(steps, em: Emitter) -> list[str]:
     lines = ["    def forward(self, x: Tensor) -> list[Tensor]:",
              "        features: list[Tensor] = []"]
     for step in steps:
@@ -116,7 +371,7 @@ def backbone_forward(steps) -> list[str]:
                 target += f"[{step.start}:{step.end}]"
             call = f"{target}(x)"
         else:
-            call = node.impl.call_source({k: Val(v) for k, v in node.args.items()}, ["x"])
+            call = node.impl.call_source(em.vals(node, forward=True)[0], ["x"])
         shape = step.point.shape if step.point else (
             node.body.nodes()[step.end - 1].out_shape if step.start is not None
             else node.out_shape)
@@ -154,7 +409,7 @@ def _variables(graph: Graph, aux: set[str]) -> dict[str, str]:
     return out
 
 
-def forward_lines(model: Model) -> list[str]:
+def forward_lines(model: Model, em: Emitter) -> list[str]:
     graph = model.graph
     aux = set(model.checked.spec.aux_outputs)
     var = _variables(graph, aux)
@@ -167,15 +422,14 @@ def forward_lines(model: Model) -> list[str]:
         if _is_module(node):
             call = f"self.{node.name}({ins[0]})"
         else:
-            vals = {k: Val(v) for k, v in node.args.items()}
-            call = node.impl.call_source(vals, ins)
+            call = node.impl.call_source(em.vals(node, forward=True)[0], ins)
         target = var[node.id]
         if node.id in aux:
             lines.append(f"        {target}: Tensor | None = None")
             lines.append("        if self.training:")
-            lines.extend(render(12, f"{target} = ", call, "", describe(node.out_shape)))
+            lines.extend(render(12, f"{target} = ", call, "", em.shape(node)))
         else:
-            lines.extend(render(8, f"{target} = ", call, "", describe(node.out_shape)))
+            lines.extend(render(8, f"{target} = ", call, "", em.shape(node)))
     result = var[graph.output]
     if aux:
         extra = ", ".join(var[a] for a in model.checked.spec.aux_outputs)
