@@ -11,6 +11,7 @@ from pathlib import Path
 from .api import compile_spec, load_spec
 from .diagnostics import Diagnostic, SpecError
 from .loader import Budget
+from .registry import create_model, list_models
 from .shapes import Model
 from .spec import CheckedSpec
 
@@ -62,5 +63,5 @@ def __getattr__(name: str):  # PEP 562: the torch-importing parts load on first 
 
 __all__ = ["Budget", "ExportError", "WeightPortError", "export_onnx", "port_weights",
            "optimize_for_inference", "CheckedSpec", "Diagnostic", "Model", "SpecError",
-           "build_model", "compile_spec",
+           "build_model", "compile_spec", "create_model", "list_models",
            "generate", "load_spec"]

@@ -47,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("specs", nargs="+", metavar="SPEC")
     common(p)
     p = sub.add_parser("build", help="generate a PyTorch module per spec")
-    p.add_argument("specs", nargs="+", metavar="SPEC")
+    p.add_argument("specs", nargs="+", metavar="SPEC",
+                   help="a spec file, or the name of a registered model (archc build resnet50)")
     p.add_argument("-o", "--output", default="generated", metavar="DIR",
                    help="output directory (default: generated/)")
     p.add_argument("--check", action="store_true",
@@ -165,6 +166,9 @@ def cmd_build(args) -> int:
     from .codegen import factory_name
     from .writer import WriteRefused, read_existing, write
 
+    from .registry import resolve
+
+    args.specs = [resolve(spec) for spec in args.specs]  # a model name: the registered spec
     results, diags = _compile_all(args.specs, args, generate=True)
     if diags:  # nothing is written unless every spec compiles
         _report(diags, args.format)
