@@ -28,18 +28,20 @@ def generate(spec: str | Path | CheckedSpec | Model, overrides: list[str] | None
                            overrides)
 
 
-def build_model(spec: str | Path | CheckedSpec | Model, overrides: list[str] | None = None,
+def build_model(spec: str | Path | CheckedSpec | Model, *, overrides: list[str] | None = None,
                 features: bool = False, budget: Budget | None = None,
-                spec_root: str | Path | None = None):
-    """A live ``torch.nn.Module`` for a spec (imports torch). ``features=True`` builds the
-    backbone: the model up to its last feature map, returning the feature maps. ``budget``
-    caps layers, parameters and activations before torch allocates anything (default:
-    :class:`archc.Budget`'s). ``spec_root``: the folder ``extends`` may reach, see
-    :func:`load_spec`."""
-    from .torch_backend import build_backbone, build_module
+                spec_root: str | Path | None = None, **params):
+    """The spec's model (imports torch): its generated module (see :func:`generate`), executed,
+    and its factory called with ``params`` (the spec's ``params`` as keywords, ``weights=``).
+    The model's class is the spec's ``name``; its source is the generated file's.
+    ``features=True`` builds the backbone: the model up to its last feature map, returning the
+    feature maps. ``budget`` caps layers, parameters and activations before torch allocates
+    anything (default: :class:`archc.Budget`'s). ``overrides``: ``--set`` values;
+    ``spec_root``: the folder ``extends`` may reach, see :func:`load_spec`."""
+    from .torch_backend import build_module
 
     model = compile_spec(spec, budget, overrides, spec_root)
-    return build_backbone(model) if features else build_module(model)
+    return build_module(model, overrides, features=features, **params)
 
 
 def optimize_for_inference(model, channels_last: bool = True):

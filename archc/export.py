@@ -126,7 +126,7 @@ def _model(spec_or_model, overrides, input_shape, budget: Budget
     compiled = compile_spec(spec_or_model, budget, overrides)
     if input_shape:
         compiled = at_input(compiled, tuple(int(n) for n in input_shape), budget)
-    return build_module(compiled), tuple(compiled.input_shape)
+    return build_module(compiled, overrides), tuple(compiled.input_shape)
 
 
 def _load_weights(model: nn.Module, weights: Path) -> None:

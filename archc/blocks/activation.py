@@ -31,29 +31,6 @@ class Act(Primitive):
     def infer(self, args, shapes):
         return shapes[0], 0, 0
 
-    def module(self, args, shapes):
-        from torch import nn
-
-        cls, _, can_inplace = ACTIVATIONS[args["fn"]]
-        if can_inplace and args["inplace"]:
-            return getattr(nn, cls)(inplace=True)
-        return getattr(nn, cls)()
-
-    def function(self, args):
-        import functools
-
-        import torch
-        from torch.nn import functional as F
-
-        fn = args["fn"]
-        if fn == "identity":
-            return _identity
-        plain = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "gelu": F.gelu,
-                 "hardsigmoid": F.hardsigmoid}
-        if fn in plain:
-            return plain[fn]
-        return functools.partial(getattr(F, fn), inplace=bool(args["inplace"]))
-
     def source(self, args, in_channels, shape):
         if not args["fn"].known:  # chosen by a block parameter: a helper picks the class
             return f"_activation({args['fn']}, inplace={args['inplace']})"
@@ -69,7 +46,3 @@ class Act(Primitive):
         if ACTIVATIONS[fn][2] and args["inplace"].known and args["inplace"].value:
             source = source[:-1] + ", inplace=True)"  # nn.functional.relu(x, inplace=True)
         return source
-
-
-def _identity(x):
-    return x

@@ -1,5 +1,5 @@
-"""What every block type provides: declared parameters, a shape/params/MACs rule, and (lazily,
-so the spec and shape stages never import torch) a module constructor and its source spelling."""
+"""What every block type provides: declared parameters, a shape/params/MACs rule (pure Python)
+and its source spelling in generated code, which is also the live model (no torch here)."""
 
 from __future__ import annotations
 
@@ -108,14 +108,6 @@ class Primitive:
         """Output channels as an expression (archc language) of the arguments; None when
         only the input's shape decides (flatten)."""
         return in_channels
-
-    def module(self, args: dict, shapes: list[Shape]):
-        """The live ``nn.Module`` (imports torch)."""
-        raise NotImplementedError
-
-    def function(self, args: dict):
-        """A callable for use without a module (functional form), or None."""
-        return None
 
     def source(self, args: dict[str, Val], in_channels: Val, shape: Shape) -> str:
         """Python source constructing the module in generated code."""

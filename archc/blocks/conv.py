@@ -47,13 +47,6 @@ class Conv(Primitive):
         params = weights + (args["c"] if args["bias"] else 0)
         return (args["c"], ho, wo), params, weights * ho * wo
 
-    def module(self, args, shapes):
-        from torch import nn
-
-        return nn.Conv2d(shapes[0][0], args["c"], args["k"], stride=args["s"],
-                         padding=self.padding(args), dilation=args["d"], groups=args["groups"],
-                         bias=args["bias"])
-
     def source(self, args, in_channels, shape):
         k, d = args["k"], args["d"]
         if args["p"].known and args["p"].value is None:

@@ -1,9 +1,8 @@
-"""Weight initialisation schemes of the reference families, as data: the live backend applies
-them, the code generator prints the same rules as a loop (torchvision's style)."""
+"""Weight initialisation schemes of the reference families, as data the code generator prints
+as a loop in the model's ``__init__`` (torchvision's style)."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from ..codegen_literals import kwargs_source
@@ -67,36 +66,6 @@ SCHEMES: dict[str, tuple[str, list]] = {
         (("Linear",), (Rule("weight", "uniform_out"), Rule("bias", "zeros_"))),
     ]),
 }
-
-
-def apply(scheme: str, model) -> None:
-    """Initialise ``model``'s modules in place (imports torch)."""
-    from torch import nn
-
-    groups = SCHEMES[scheme][1]
-    last = {}  # "last Conv2d" -> that module
-    for m in model.modules():
-        for c in (c for classes, _ in groups for c in classes if c.startswith(LAST)):
-            cls = getattr(nn, c.removeprefix(LAST))  # a class name from SCHEMES, never a spec's
-            if isinstance(m, cls):
-                last[c] = m
-    for m in model.modules():
-        for classes, rules in groups:
-            if any(m is last.get(c) if c.startswith(LAST) else isinstance(m, getattr(nn, c))
-                   for c in classes):
-                for rule in rules:
-                    tensor = getattr(m, rule.tensor, None)
-                    if tensor is None:
-                        continue
-                    if rule.fn == "uniform_out":
-                        bound = 1.0 / math.sqrt(m.out_features)
-                        nn.init.uniform_(tensor, -bound, bound)
-                    elif rule.fn == "goog_conv":
-                        fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
-                        nn.init.normal_(tensor, 0.0, math.sqrt(2.0 / (fan_out // m.groups)))
-                    else:
-                        getattr(nn.init, rule.fn)(tensor, **rule.kwargs)
-                break
 
 
 def source(scheme: str) -> list[str]:

@@ -27,11 +27,6 @@ class Linear(Primitive):
         weights = shape[0] * args["c"]
         return (args["c"],), weights + (args["c"] if args["bias"] else 0), weights
 
-    def module(self, args, shapes):
-        from torch import nn
-
-        return nn.Linear(shapes[0][0], args["c"], bias=args["bias"])
-
     def source(self, args, in_channels, shape):
         parts = [str(in_channels), str(args["c"])] + _kw("bias", args["bias"], True)
         return Call("nn.Linear", parts)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import operator
-from functools import reduce
-
 from .base import Primitive, ShapeError
 from .conv import fmt
 
@@ -20,9 +17,6 @@ class Add(Primitive):
         if any(s != shapes[0] for s in shapes):
             raise ShapeError("add inputs differ in shape: " + " vs ".join(map(fmt, shapes)))
         return shapes[0], 0, 0
-
-    def function(self, args):
-        return lambda *xs: reduce(operator.add, xs)
 
     def call_source(self, args, inputs):
         return " + ".join(inputs)
@@ -40,9 +34,6 @@ class Mul(Primitive):
         if len(a) != len(b) or any(x != y and 1 not in (x, y) for x, y in zip(a, b)):
             raise ShapeError(f"mul inputs do not broadcast: {fmt(a)} vs {fmt(b)}")
         return tuple(max(x, y) for x, y in zip(a, b)), 0, 0
-
-    def function(self, args):
-        return operator.mul
 
     def call_source(self, args, inputs):
         return " * ".join(inputs)
@@ -63,11 +54,6 @@ class Concat(Primitive):
         if any(s[1:] != shapes[0][1:] for s in shapes):
             raise ShapeError("concat inputs differ in spatial size: " + ", ".join(map(fmt, shapes)))
         return (sum(s[0] for s in shapes), *shapes[0][1:]), 0, 0
-
-    def function(self, args):
-        import torch
-
-        return lambda *xs: torch.cat(xs, 1)
 
     def call_source(self, args, inputs):
         return f"torch.cat([{', '.join(inputs)}], 1)"

@@ -18,18 +18,6 @@ class Flatten(Primitive):
     def infer(self, args, shapes):
         return (math.prod(shapes[0]),), 0, 0
 
-    def module(self, args, shapes):
-        from torch import nn
-
-        return nn.Flatten(1)
-
-    def function(self, args):
-        import functools
-
-        import torch
-
-        return functools.partial(torch.flatten, start_dim=1)
-
     def source(self, args, in_channels, shape):
         return "nn.Flatten(1)"
 
@@ -45,11 +33,6 @@ class Dropout(Primitive):
     def infer(self, args, shapes):
         return shapes[0], 0, 0
 
-    def module(self, args, shapes):
-        from torch import nn
-
-        return nn.Dropout(p=args["p"])
-
     def source(self, args, in_channels, shape):
         return f"nn.Dropout(p={args['p']})"
 
@@ -61,20 +44,8 @@ class Identity(Primitive):
     def infer(self, args, shapes):
         return shapes[0], 0, 0
 
-    def module(self, args, shapes):
-        from torch import nn
-
-        return nn.Identity()
-
-    def function(self, args):
-        return _identity
-
     def source(self, args, in_channels, shape):
         return "nn.Identity()"
 
     def call_source(self, args, inputs):
         return inputs[0]
-
-
-def _identity(x):
-    return x

@@ -24,12 +24,6 @@ class BatchNorm(Primitive):
             raise ShapeError(f"batch_norm expects (N, C, H, W) or (N, F), got {fmt(shape)}")
         return shape, 2 * shape[0], 0
 
-    def module(self, args, shapes):
-        from torch import nn
-
-        cls = nn.BatchNorm2d if len(shapes[0]) == 3 else nn.BatchNorm1d
-        return cls(shapes[0][0], eps=args["eps"], momentum=args["momentum"])
-
     def source(self, args, in_channels, shape):
         parts = [str(in_channels)] + _kw("eps", args["eps"], 1e-5)
         parts += _kw("momentum", args["momentum"], 0.1)

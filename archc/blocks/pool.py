@@ -38,12 +38,6 @@ class _WindowPool(Primitive):
                              f"stride {s})")
         return (c, ho, wo), 0, 0
 
-    def module(self, args, shapes):
-        from torch import nn
-
-        return getattr(nn, self.cls)(args["k"], stride=self._stride(args), padding=args["p"],
-                                     ceil_mode=args["ceil"])
-
     def source(self, args, in_channels, shape):
         parts = [str(args["k"])]
         if not (args["s"].known and args["s"].value in (None,)):
@@ -73,18 +67,6 @@ class GlobalAvgPool(Primitive):
         c, _, _ = _spatial(shapes[0], self.op)
         return (c, 1, 1), 0, 0
 
-    def module(self, args, shapes):
-        from torch import nn
-
-        return nn.AdaptiveAvgPool2d(1)
-
-    def function(self, args):
-        import functools
-
-        from torch.nn import functional as F
-
-        return functools.partial(F.adaptive_avg_pool2d, output_size=1)
-
     def source(self, args, in_channels, shape):
         return "nn.AdaptiveAvgPool2d(1)"
 
@@ -100,18 +82,6 @@ class AdaptiveAvgPool(Primitive):
     def infer(self, args, shapes):
         c, _, _ = _spatial(shapes[0], self.op)
         return (c, args["size"], args["size"]), 0, 0
-
-    def module(self, args, shapes):
-        from torch import nn
-
-        return nn.AdaptiveAvgPool2d((args["size"], args["size"]))
-
-    def function(self, args):
-        import functools
-
-        from torch.nn import functional as F
-
-        return functools.partial(F.adaptive_avg_pool2d, output_size=(args["size"],) * 2)
 
     def source(self, args, in_channels, shape):
         return f"nn.AdaptiveAvgPool2d(({args['size']}, {args['size']}))"

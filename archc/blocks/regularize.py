@@ -21,11 +21,6 @@ class StochasticDepth(Primitive):
     def infer(self, args, shapes):
         return shapes[0], 0, 0
 
-    def module(self, args, shapes):
-        from .runtime import StochasticDepth as Module
-
-        return Module(args["p"], args["mode"])
-
     def source(self, args, in_channels, shape):
         parts = [str(args["p"])]
         if not (args["mode"].known and args["mode"].value == "row"):
@@ -45,11 +40,6 @@ class ChannelShuffle(Primitive):
             raise ShapeError(f"channel_shuffle with {args['groups']} groups needs (C, H, W) with "
                              f"C divisible by the groups, got {fmt(shape)}")
         return shape, 0, 0
-
-    def module(self, args, shapes):
-        from .runtime import ChannelShuffle as Module
-
-        return Module(args["groups"])
 
     def source(self, args, in_channels, shape):
         return Call("ChannelShuffle", [str(args["groups"])])
@@ -72,11 +62,6 @@ class ChannelAffine(Primitive):
                              f"{fmt(shape)}, {len(args['scale'])} scales, {len(args['shift'])} "
                              "shifts")
         return shape, 0, 0
-
-    def module(self, args, shapes):
-        from .runtime import ChannelAffine as Module
-
-        return Module(list(args["scale"]), list(args["shift"]))
 
     def source(self, args, in_channels, shape):
         return Call("ChannelAffine", [_floats(args["scale"]), _floats(args["shift"])])

@@ -1,5 +1,5 @@
-"""Small modules that torch.nn lacks, used by live models and copied verbatim into generated
-files (codegen reads this file's source, so each class is written once)."""
+"""Small modules that torch.nn lacks, copied verbatim into generated modules (codegen reads
+this file's source with ast, so each class is written once and archc never imports it)."""
 
 from __future__ import annotations
 

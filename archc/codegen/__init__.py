@@ -81,7 +81,7 @@ def _activation_helper(names: list[str]) -> str:
         arg = "inplace=inplace" if can_inplace else ""
         lines.append(f'    if name == "{name}":')
         lines.append(f"        return nn.{cls}({arg})")
-    lines.append('    raise ValueError(f"unknown activation {name!r}")')
+    lines.append('    raise ValueError(f"unknown activation {name}")')
     return "\n".join(lines)
 
 
@@ -92,7 +92,7 @@ def _apply_activation_helper(names: list[str]) -> str:
         spelling = ACTIVATIONS[name][1].format(x="x")
         lines.append(f'    if name == "{name}":')
         lines.append(f"        return {spelling}")
-    lines.append('    raise ValueError(f"unknown activation {name!r}")')
+    lines.append('    raise ValueError(f"unknown activation {name}")')
     return "\n".join(lines)
 
 
