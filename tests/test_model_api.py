@@ -147,3 +147,29 @@ def test_comments_name_only_what_the_file_has(spec):
         for _key, value in re.findall(r"(\w+)=([^,]+)", note):
             names = set(re.findall(r"[A-Za-z_]\w*", value)) - {"True", "False"}
             assert names <= known, (spec.stem, note)
+
+
+@pytest.mark.parametrize("stem", ["mobilenet_v2", "resnet18", "efficientnet_b0",
+                                  "googlenet", "squeezenet1_1", "lenet5"])
+def test_classifier_api(stem):
+    checked = compile_spec(SPECS / f"{stem}.yaml").checked
+    cls = getattr(module(stem), checked.spec.name)
+    torch.manual_seed(0)
+    model = cls().eval()
+    shape = (1, *checked.spec.input)
+    x = torch.randn(shape)
+    assert model.num_classes == checked.spec.params["num_classes"]
+    if stem in ("googlenet", "squeezenet1_1", "lenet5"):  # no pool-then-classifier chain
+        assert not hasattr(model, "forward_features")
+    else:
+        feats = model.forward_features(x)
+        assert feats.dim() == 4
+        assert torch.equal(model.forward_head(feats), model(x))
+        assert model.forward_head(feats, pre_logits=True).dim() == 2
+        torch.fx.symbolic_trace(model)
+    if stem == "lenet5":
+        return
+    model.reset_classifier(7)
+    assert model.num_classes == 7 and model(x).shape[-1] == 7
+    model.reset_classifier(0)
+    assert model(x).shape[-1] != 7

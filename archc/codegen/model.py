@@ -331,6 +331,8 @@ def model_lines(model: Model, steps=None, ctx=None) -> list[str]:
     out.append("")
     out += _signature(em)
     out.append("        super().__init__()")
+    if "num_classes" in em.names and steps is None:
+        out.append("        self.num_classes = num_classes")
     for attr_name, attr in em.forward_names.items():
         if attr_name in em.names:
             out.append(f"        {attr} = {attr_name}")
@@ -409,8 +411,102 @@ def _variables(graph: Graph, aux: set[str]) -> dict[str, str]:
     return out
 
 
+_POOLS = ("global_avg_pool", "adaptive_avg_pool")
+
+
+def head_split(model: Model) -> int | None:
+    """Index of the first top-level row of the head (the first pool to a fixed size), when
+    the rows form one chain without auxiliary outputs: rows before it are the features."""
+    nodes = model.graph.nodes()
+    if model.checked.spec.aux_outputs or model.graph.output != nodes[-1].id:
+        return None
+    prev = INPUT
+    for node in nodes:
+        if node.inputs != [prev]:
+            return None
+        prev = node.id
+    split = next((i for i, n in enumerate(nodes) if n.op in _POOLS and i > 0), None)
+    reads = [i for i, n in enumerate(nodes) for node in _walk([n]) if node.kind == "op"
+             and "num_classes" in {k for t in node.row.args.values() if isinstance(t, str)
+                                   for k in _names(t)}]
+    # a classifier before the pool (SqueezeNet's 1x1 conv) leaves no feature/head split
+    return None if split is None or any(i < split for i in reads) else split
+
+
+def _names(text: str) -> frozenset[str]:
+    try:
+        return expr.parse(text).names
+    except expr.ExprError:
+        return frozenset()
+
+
+def _classifier(model: Model, em: Emitter):
+    """(attribute path, source of a fresh layer) of the last layer whose width is
+    ``num_classes``, or None."""
+    if "num_classes" not in em.names:
+        return None
+    found = None
+    aux = set(model.checked.spec.aux_outputs)
+    for top in model.graph.nodes():
+        if top.id in aux or not _is_module(top):
+            continue
+        children = list(enumerate(top.body.nodes())) if top.kind == "seq" else [(None, top)]
+        for i, node in children:
+            if node.kind == "seq" or node.kind == "block":
+                continue
+            vals, texts = em.vals(node)
+            names = {n for t in texts.values() for n in expr.parse_trusted(t).names}
+            if names == {"num_classes"} and _is_module(node):
+                path = f"self.{top.name}" + (f"[{i}]" if i is not None else "")
+                found = path, node.impl.source(vals, Val(node.in_shapes[0][0]),
+                                               node.in_shapes[0])
+    return found
+
+
+def head_lines(model: Model, em: Emitter) -> list[str]:
+    """num_classes, forward_features / forward_head (timm's split) and reset_classifier."""
+    lines = []
+    split = head_split(model)
+    nodes = model.graph.nodes()
+    if split is not None:
+        lines += ["    def forward_features(self, x: Tensor) -> Tensor:",
+                  '        """The last feature map, before pooling."""']
+        lines += _chain(nodes[:split], em) + ["        return x", ""]
+        head = nodes[split:]
+        cut = next((i for i, n in enumerate(head) if n.kind != "op" or n.impl.has_weights),
+                   len(head))
+        lines += ["    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:",
+                  '        """Pool and classify a feature map; ``pre_logits``: the pooled '
+                  'features."""']
+        lines += _chain(head[:cut], em) + ["        if pre_logits:", "            return x"]
+        lines += _chain(head[cut:], em) + ["        return x", ""]
+    found = _classifier(model, em)
+    if found is not None:
+        path, layer = found
+        lines += ["    def reset_classifier(self, num_classes: int) -> None:",
+                  '        """A fresh classifier for ``num_classes`` (0: none, the features)."""',
+                  "        self.num_classes = num_classes"]
+        lines.append("        if num_classes > 0:")
+        lines += render(12, f"{path} = ", layer)
+        lines += ["        else:", f"            {path} = nn.Identity()", ""]
+    return lines
+
+
+def _chain(nodes: list[Node], em: Emitter) -> list[str]:
+    lines = []
+    for node in nodes:
+        call = f"self.{node.name}(x)" if _is_module(node) else \
+            node.impl.call_source(em.vals(node, forward=True)[0], ["x"])
+        lines.extend(render(8, "x = ", call, "", em.shape(node)))
+    return lines
+
+
 def forward_lines(model: Model, em: Emitter) -> list[str]:
     graph = model.graph
+    if head_split(model) is not None:
+        return [*head_lines(model, em), "    def forward(self, x: Tensor) -> Tensor:",
+                "        return self.forward_head(self.forward_features(x))"]
+    methods = head_lines(model, em)
     aux = set(model.checked.spec.aux_outputs)
     var = _variables(graph, aux)
     lines = []
@@ -439,4 +535,4 @@ def forward_lines(model: Model, em: Emitter) -> list[str]:
     else:
         ret = "Tensor"
     lines.append(f"        return {result}")
-    return [f"    def forward(self, x: Tensor) -> {ret}:", *lines]
+    return [*methods, f"    def forward(self, x: Tensor) -> {ret}:", *lines]
