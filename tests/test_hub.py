@@ -216,6 +216,14 @@ def test_the_audit_keeps_torchs_file_access_to_archcs_own_helper():
             audit_source(source.replace("_WEIGHTS = {", bad + "\n_UNUSED = {", 1))
 
 
+def test_a_spec_file_cannot_be_named_like_the_weights_helper(cli, tmp_path):
+    """A factory _load_weights() would replace the helper every factory calls."""
+    path = tmp_path / "_load_weights.yaml"
+    shutil.copy(SPECS / "lenet5.yaml", path)
+    code, _, err = cli("check", str(path))
+    assert code == 1 and "replaces a name the generated module uses" in err
+
+
 def test_a_generated_module_with_weights_stays_standalone():
     tree = ast.parse(generate(SPECS / "mobilenet_v2.yaml"))
     imported = {a.name for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
