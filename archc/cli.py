@@ -164,9 +164,8 @@ def cmd_check(args) -> int:
 
 def cmd_build(args) -> int:
     from .codegen import factory_name
-    from .writer import WriteRefused, read_existing, write
-
     from .registry import resolve
+    from .writer import WriteRefused, read_existing, write
 
     args.specs = [resolve(spec) for spec in args.specs]  # a model name: the registered spec
     results, diags = _compile_all(args.specs, args, generate=True)

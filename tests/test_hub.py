@@ -216,6 +216,36 @@ def test_the_audit_keeps_torchs_file_access_to_archcs_own_helper():
             audit_source(source.replace("_WEIGHTS = {", bad + "\n_UNUSED = {", 1))
 
 
+def test_the_seed_specs_list_torchvisions_published_checkpoints():
+    """Every classification checkpoint torchvision publishes for a spec's reference, as
+    torchvision publishes it (url, its hash prefix, parameter count, transforms' mean/std)."""
+    from archc.codegen.hub import published
+
+    listed = 0
+    for path in sorted(SPECS.glob("*.yaml")):
+        model = compile_spec(path)
+        entries = published(model)
+        ref = model.checked.spec.reference.removeprefix("torchvision.models.").split("(")[0]
+        if not model.checked.spec.reference.startswith("torchvision.models."):
+            assert not entries, path.name
+            continue
+        # A width variant has none; GoogLeNet's checkpoint holds the auxiliary heads that
+        # torchvision's num_params leaves out. Not vgg16's FEATURES weights: no classifier.
+        published_by_torchvision = {
+            w.name: w for w in torchvision.models.get_model_weights(ref)
+            if w.meta.get("categories") and (w.meta["num_params"] == model.params
+                                             or ref == "googlenet")}
+        assert entries.keys() == published_by_torchvision.keys(), path.name
+        for name, entry in entries.items():
+            w, t = published_by_torchvision[name], published_by_torchvision[name].transforms()
+            assert entry.url == w.url and f"-{entry.sha256}." in w.url
+            assert (entry.mean, entry.std) == (list(t.mean), list(t.std))
+            assert len(w.meta["categories"]) == 1000 and entry.categories == "imagenet"
+            assert entry.params == model.params
+            listed += 1
+    assert listed == 29  # all of them: 22 specs, 7 with a V2
+
+
 def test_a_spec_file_cannot_be_named_like_the_weights_helper(cli, tmp_path):
     """A factory _load_weights() would replace the helper every factory calls."""
     path = tmp_path / "_load_weights.yaml"

@@ -214,10 +214,12 @@ class Weights(_Strict):
         gt=0, description="Parameter count of the checkpoint (all of its tensors that are "
         "parameters). A variant whose count differs drops the entry, so it cannot load its "
         "base's weights by accident.")
-    mean: list[float] = Field(min_length=1, description="Per-channel mean the inputs were "
-                              "normalised with in training.")
-    std: list[float] = Field(min_length=1, description="Per-channel standard deviation the "
-                             "inputs were normalised with.")
+    mean: list[float] = Field(
+        [0.485, 0.456, 0.406], min_length=1, description="Per-channel mean the inputs were "
+        "normalised with in training (default: ImageNet's, as torchvision's transforms).")
+    std: list[float] = Field(
+        [0.229, 0.224, 0.225], min_length=1, description="Per-channel standard deviation the "
+        "inputs were normalised with (default: ImageNet's).")
     categories: str = Field("imagenet", description="The label set of the classifier: "
                             "'imagenet' (the 1,000 ImageNet-1k classes) or a name of your own.")
     license: str = Field("", description="Terms the weights are published under.")
