@@ -37,6 +37,21 @@ def test_create_model_builds_the_registered_spec():
     assert sum(p.numel() for p in model.parameters()) == 61_706
 
 
+def test_create_model_passes_weights_params_and_features_only(tmp_path):
+    import torch
+
+    torch.manual_seed(0)
+    trained = archc.create_model("resnet18", num_classes=10)
+    torch.save(trained.state_dict(), tmp_path / "trained.pth")
+    model = archc.create_model("resnet18", num_classes=10, weights=str(tmp_path / "trained.pth"))
+    assert all(torch.equal(v, trained.state_dict()[k]) for k, v in model.state_dict().items())
+    backbone = archc.create_model("resnet18", features_only=True,
+                                  weights=str(tmp_path / "trained.pth"))
+    assert all(torch.equal(v, trained.state_dict()[k]) for k, v in backbone.state_dict().items())
+    maps = backbone.eval()(torch.zeros(1, 3, 64, 64))
+    assert [m.shape[1] for m in maps] == [64, 128, 256, 512]
+
+
 def test_archc_build_resolves_a_registered_name(cli, tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     code, out, err = cli("build", "mobilenet_v2", "-o", str(tmp_path / "by_name"))
