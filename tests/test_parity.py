@@ -81,8 +81,6 @@ SHAPE = (3, 64, 64)  # small: parity, not accuracy
 # where they differ ("" = everywhere). The README's paragraph under "The architectures" names
 # exactly these (test_readme_names_exactly_the_seeded_exceptions); every other spec is exact.
 SEEDED_EXCEPTIONS = {
-    # torchvision builds the auxiliary heads before the classifier, archc after it
-    "googlenet": ("aux1.", "aux2.", "fc."),
     # timm's builder first builds and discards a probe squeeze-and-excitation layer
     "mobilenet_v1": ("",),
 }

@@ -336,14 +336,13 @@ def model_lines(model: Model, steps=None, ctx=None) -> list[str]:
     for attr_name, attr in em.forward_names.items():
         if attr_name in em.names:
             out.append(f"        {attr} = {attr_name}")
-    main = [n for n in nodes if n.id not in aux]
-    extra = [n for n in nodes if n.id in aux]
-    for node in main + extra:  # auxiliary heads last (torchvision's construction order)
+    first_aux = next((n for n in nodes if n.id in aux), None)
+    for node in nodes:  # the rows' order is the construction order (seeded weights follow it)
         source = _source(model.graph, node)
         if not _is_module(node):
             em.track(node, source, em.vals(node)[1])
             continue
-        if node is (extra[0] if extra else None):
+        if node is first_aux:
             out.append("        # auxiliary classifiers: run in training only")
         note = row_comment(node, em)
         if note:
@@ -385,10 +384,32 @@ def backbone_forward(steps, em: Emitter) -> list[str]:
     return lines
 
 
+def run_order(graph: Graph, aux: set[str]) -> list[Node]:
+    """The order forward() computes the nodes in: the rows' order, except that an auxiliary
+    head runs as soon as what it reads is computed (its row may come later: the rows are the
+    construction order, and torchvision builds GoogLeNet's heads after inception5b)."""
+    pending = [n for n in graph.nodes() if n.id in aux]
+    done, out = {INPUT}, []
+
+    def ready() -> None:
+        while (node := next((n for n in pending if set(n.inputs) <= done), None)) is not None:
+            pending.remove(node)
+            out.append(node)
+            done.add(node.id)
+
+    ready()
+    for node in graph.nodes():
+        if node.id not in aux:
+            out.append(node)
+            done.add(node.id)
+            ready()
+    return out + pending
+
+
 def _variables(graph: Graph, aux: set[str]) -> dict[str, str]:
     """Variable per node: the chain runs in ``x``; a value read after ``x`` has moved on, and
     every auxiliary output, gets a variable named after its row."""
-    nodes = graph.nodes()
+    nodes = run_order(graph, aux)
     order = {INPUT: -1, **{n.id: i for i, n in enumerate(nodes)}}
     readers: dict[str, list[int]] = {}
     for i, n in enumerate(nodes):
@@ -512,7 +533,7 @@ def forward_lines(model: Model, em: Emitter) -> list[str]:
     lines = []
     if var[INPUT] != "x":
         lines.append(f"        {var[INPUT]} = x")
-    for node in graph.nodes():
+    for node in run_order(graph, aux):
         ins = [var[i] if i != INPUT else var[INPUT] if var[INPUT] != "x" else "x"
                for i in node.inputs]
         if _is_module(node):
