@@ -78,6 +78,8 @@ def feature_points(model: Model) -> list[FeaturePoint]:
     return [best[s] for s in STRIDES if s in best]
 
 
+
+
 def _require_chain(model: Model) -> None:
     prev = INPUT
     aux = set(model.checked.spec.aux_outputs)
@@ -126,3 +128,12 @@ def plan(model: Model, points: list[FeaturePoint]) -> list[Step]:
         if node is last:
             break
     return steps
+
+
+def feature_info(steps: list[Step]) -> list[dict]:
+    """timm's ``feature_info`` for the maps a backbone returns, in order: channels, reduction
+    (input size over map size; None where it is not one whole number) and the module whose
+    output the map is (a group run in slices: the slice's last row, which a hook can watch)."""
+    return [{"num_chs": s.point.shape[0], "reduction": s.point.stride,
+             "module": s.point.path if s.start is None else f"{s.node.name}.{s.end - 1}"}
+            for s in steps if s.point]

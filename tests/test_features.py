@@ -77,3 +77,28 @@ def test_features_listed_in_the_spec(write_spec):
     with pytest.raises(archc.SpecError, match="no row 'layer9'") as exc:
         archc.build_model(bad, features=True)
     assert exc.value.diagnostics[0].hint.startswith("did you mean 'layer")
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_backbone_feature_info_describes_the_returned_maps(name):
+    """feature_info (timm's features_only API), emitted as a literal at build time, names each
+    returned map's channels, reduction (input size / map size) and module, in order."""
+    from archc.codegen import generate_source
+
+    model = archc.compile_spec(SPECS / f"{name}.yaml")
+    source = generate_source(model, features=True)  # audited
+    assert "self.feature_info = [" in source
+    backbone = archc.build_model(SPECS / f"{name}.yaml", features=True).eval()
+    info = backbone.feature_info
+    modules = dict(backbone.named_modules())
+    found = {}
+    for i in info:  # each named module's output is the map it describes
+        modules[i["module"]].register_forward_hook(
+            lambda m, a, out, key=i["module"]: found.__setitem__(key, out))
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        maps = backbone(x)
+    assert len(info) == len(maps) == 4
+    assert [i["num_chs"] for i in info] == [m.shape[1] for m in maps]
+    assert [i["reduction"] for i in info] == [64 // m.shape[-1] for m in maps] == [4, 8, 16, 32]
+    assert all(torch.equal(found[i["module"]], m) for i, m in zip(info, maps, strict=True))

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 from .. import expr
 from ..blocks import Val, init
 from ..codegen_literals import literal
+from ..features import feature_info
 from ..graph import INPUT, Graph, Node
 from ..shapes import Model, describe
 from ..spec import BlockDef
@@ -22,7 +23,7 @@ from ..spec.names import (
     MODULE_ATTRIBUTES,
 )
 from .blocks import _is_expression, block_call, docstring, row_out
-from .pysrc import Call, comment, pyexpr, render
+from .pysrc import Call, List, comment, pyexpr, render
 
 _PY_TYPES = {bool: "bool", int: "int", float: "float", str: "str"}
 # Names besides a class's own that its __init__ and the factory read or take.
@@ -355,10 +356,27 @@ def model_lines(model: Model, steps=None, ctx=None) -> list[str]:
         else:
             out.extend(render(8, f"self.{node.name} = ", em.node_source(node, source), "",
                               em.shape(node)))
+    if steps is not None:
+        out += feature_info_lines(steps, em)
     out.extend("        " + line for line in init.source(spec.init))
     out.append("")
     out.extend(forward_lines(model, em) if steps is None else backbone_forward(steps, em))
     return out
+
+
+def feature_info_lines(steps, em: Emitter) -> list[str]:
+    """``self.feature_info``, timm's description of the returned maps, computed by shape
+    inference; channels that a keyword argument decides are its expression."""
+    items = []
+    points = [s.point for s in steps if s.point]
+    for info, point in zip(feature_info(steps), points, strict=True):
+        node = point.top if point.child is None else point.top.body.nodes()[point.child]
+        sym = em.channels.get(id(node))
+        chs = pyexpr(sym, {k: k for k in em.names}) if sym else literal(info["num_chs"])
+        items.append(Call("dict", [f"num_chs={chs}", f"reduction={literal(info['reduction'])}",
+                                   f"module={literal(info['module'])}"]))
+    return ["        # the returned maps, like timm's features_only models",
+            *render(8, "self.feature_info = ", List(items))]
 
 
 def backbone_forward(steps, em: Emitter) -> list[str]:
