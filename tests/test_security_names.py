@@ -312,3 +312,12 @@ def test_block_arguments_no_expression_could_spell_still_build(tmp_path):
 
     out = import_file(module_file).tagged()(torch.zeros(1, 3, 8, 8))
     assert out.shape == (1, 4, 8, 8)
+
+
+@pytest.mark.parametrize("name", ["num_classes", "forward_features", "forward_head",
+                                  "reset_classifier", "feature_info"])
+def test_rows_cannot_replace_the_generated_model_api(name):
+    """The generated classifier and backbone API (timm's names) cannot be replaced by a row."""
+    with pytest.raises(SpecError, match="generated models"):
+        archc.api.load_spec_text(f"name: T\ninput: [3, 8, 8]\nlayers:\n"
+                                 f"  - {{name: {name}, op: conv, c: 4, k: 1}}\n")

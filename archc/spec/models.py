@@ -15,7 +15,7 @@ from typing import Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from .names import GENERATED_CLASSES, MODULE_ATTRIBUTES, PRIVATE, private
+from .names import GENERATED_CLASSES, MODEL_ATTRIBUTES, MODULE_ATTRIBUTES, PRIVATE, private
 
 IDENT = r"^[a-z_][a-z0-9_]*$"
 BUILTINS = frozenset(dir(builtins))
@@ -50,6 +50,13 @@ def _check_ident(value: str | None) -> str | None:
         raise ValueError(f"{value!r} is an attribute of every torch.nn.Module; choose another "
                          "name")
     return value
+
+
+def _check_row_name(value: str | None) -> str | None:
+    if value is not None and value in MODEL_ATTRIBUTES:
+        raise ValueError(f"{value!r} is an attribute of archc's generated models (the "
+                         "classifier and backbone API); choose another name")
+    return _check_ident(value)
 
 
 class Paper(_Strict):
@@ -100,7 +107,7 @@ class Row(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value):
-        return _check_ident(value)
+        return _check_row_name(value)
 
     @model_validator(mode="after")
     def _op_or_seq(self):

@@ -33,6 +33,11 @@ MODULE_ATTRIBUTES = frozenset("""
     xpu zero_grad append extend insert pop T_destination
 """.split())
 
+# Attributes archc's generated model classes define besides nn.Module's (timm's classifier and
+# backbone API): a row with one of these names would replace them.
+MODEL_ATTRIBUTES = frozenset({"num_classes", "forward_features", "forward_head",
+                              "reset_classifier", "feature_info"})
+
 # Classes a generated module can define or import besides the spec's own: the runtime helpers
 # (archc/blocks/runtime.py), the inference helper (archc/inference.py) and torch's Tensor.
 GENERATED_CLASSES = frozenset({"Tensor", "StochasticDepth", "ChannelShuffle", "ChannelAffine",
