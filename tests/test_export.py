@@ -15,8 +15,10 @@ import archc  # noqa: E402
 from archc.export import ExportError, export_onnx, parse_input_shape  # noqa: E402
 
 from .conftest import SPECS  # noqa: E402
+from .reference import assert_relative_close, parity_input, unit_scale_weights  # noqa: E402
 
 SIZE = (3, 64, 64)  # smaller than the specs' 224x224: the export and the checks stay fast
+FAST = ["mobilenet_v2", "resnet18", "googlenet", "efficientnet_b0"]
 
 
 def as_if_trained(model, seed: int = 0):
@@ -39,8 +41,7 @@ def run_onnx(path, x):
     return session, [torch.from_numpy(o) for o in session.run(None, {"input": x.numpy()})]
 
 
-@pytest.fixture(scope="module", params=["mobilenet_v2", "resnet18", "googlenet",
-                                        "efficientnet_b0"])
+@pytest.fixture(scope="module", params=FAST)
 def exported(request, tmp_path_factory):
     """(live model with trained-like weights, its ONNX file) exported from the spec with those
     weights as a state_dict file."""
@@ -86,6 +87,19 @@ def test_the_batch_dimension_is_dynamic(exported):
         _, outputs = run_onnx(path, x)
         assert outputs[0].shape == expected.shape
         torch.testing.assert_close(outputs[0], expected, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(p.stem for p in SPECS.glob("*.yaml") if p.stem not in FAST))
+def test_every_committed_spec_exports(name, tmp_path):
+    """ONNX works for every committed spec (the four above run in the quick suite), under
+    unit-scale weights: onnxruntime computes what the model computes."""
+    size = (1, 32, 32) if name == "lenet5" else SIZE
+    x = parity_input(size)
+    model = unit_scale_weights(archc.build_model(SPECS / f"{name}.yaml"), batch=x)
+    path = export_onnx(model, tmp_path / f"{name}.onnx", input_shape=size)
+    with torch.no_grad():
+        assert_relative_close(run_onnx(path, x)[1][0], model(x))
 
 
 def test_torchvision_weights_give_torchvision_outputs(tmp_path):
