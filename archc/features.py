@@ -1,5 +1,6 @@
 """Backbone builds: the rows whose outputs are returned as feature maps (like timm's
-features_only). No torch here; the backends turn the plan into a module or source."""
+features_only). No torch here; codegen turns the plan into the backbone's source, which
+``build_model(features=True)`` runs."""
 
 from __future__ import annotations
 
