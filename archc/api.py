@@ -7,7 +7,7 @@ from pathlib import Path
 from .diagnostics import Diagnostic, SpecError
 from .loader import Budget, inside, load_file, load_text
 from .loader import spec_root as find_spec_root
-from .shapes import Model, infer
+from .shapes import Model, infer, published
 from .spec import CheckedSpec, validate
 from .spec.extends import apply_overrides, resolve
 
@@ -44,4 +44,6 @@ def compile_spec(spec: str | Path | CheckedSpec | Model, budget: Budget | None =
         return spec
     if not isinstance(spec, CheckedSpec):
         spec = load_spec(spec, budget, overrides, spec_root)
-    return infer(spec, budget)
+    model = infer(spec, budget)
+    published(model, overrides)  # a spec's own weights entry must fit its architecture
+    return model

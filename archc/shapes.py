@@ -298,3 +298,25 @@ def at_input(model: Model, shape: Shape, budget: Budget | None = None) -> Model:
 def describe(shape: Shape) -> str:
     """``(N, 32, 112, 112)``."""
     return fmt(shape)
+
+
+def published(model: Model, overrides: list[str] | None = None) -> dict:
+    """The spec's ``weights:`` entries this model can load: those whose ``params`` equal its
+    parameter count. An inherited entry (from an ``extends`` base) or any entry under ``--set``
+    that does not match is dropped, so a variant never loads its base's weights by accident; an
+    entry the spec file itself states for its own architecture must match (a located error)."""
+    doc, spec = model.checked.document, model.checked.spec
+    out, errors = {}, []
+    for name, entry in spec.weights.items():
+        if entry.params == model.params:
+            out[name] = entry
+        elif not overrides and doc.origins.get(("weights", name), doc.path) == doc.path:
+            errors.append(doc.diag(("weights", name, "params"), f"weights {name!r} has "
+                                   f"{entry.params:,} parameters; this spec has "
+                                   f"{model.params:,}", "E230", hint="state the checkpoint's "
+                                   "parameter count, or remove the entry if this architecture has "
+                                   "no such checkpoint (a variant's inherited entries whose count "
+                                   "differs are dropped)"))
+    if errors:
+        raise SpecError(errors)
+    return out

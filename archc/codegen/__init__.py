@@ -14,13 +14,13 @@ from ..blocks import ACTIVATIONS
 from ..blocks.runtime_source import class_source, inference_sources, runtime_names
 from ..diagnostics import SpecError
 from ..graph import Node
-from ..shapes import Model
+from ..shapes import Model, published
 from ..spec import BlockDef
 from ..spec.names import module_stem
 from ..writer import FILE_PLACEHOLDER, stamp
 from .audit import audit_source
 from .blocks import BlockWriter, Context
-from .hub import TABLE, helper_source, published, table_source
+from .hub import TABLE, helper_source, table_source
 from .model import model_kwargs, model_lines
 from .pysrc import Call, comment, docstring_text, render
 

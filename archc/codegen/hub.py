@@ -8,8 +8,6 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..codegen_literals import literal
-from ..diagnostics import SpecError
-from ..shapes import Model
 from ..spec.models import Weights
 
 _SOURCE = Path(__file__).with_name("weights_source.py")
@@ -22,27 +20,6 @@ def helper_source() -> str:
     text = _SOURCE.read_text(encoding="utf-8")
     node = next(n for n in ast.parse(text).body if isinstance(n, ast.FunctionDef))
     return ast.get_source_segment(text, node)
-
-
-def published(model: Model, overrides: list[str] | None = None) -> dict[str, Weights]:
-    """The spec's ``weights:`` entries this model can load: those whose ``params`` equal its
-    parameter count. An inherited entry (from an ``extends`` base) or any entry under ``--set``
-    that does not match is dropped, so a variant never loads its base's weights by accident; an
-    entry the spec file itself states for its own architecture must match (a located error)."""
-    doc, spec = model.checked.document, model.checked.spec
-    out, errors = {}, []
-    for name, entry in spec.weights.items():
-        if entry.params == model.params:
-            out[name] = entry
-        elif not overrides and doc.origins.get(("weights", name), doc.path) == doc.path:
-            errors.append(doc.diag(("weights", name, "params"), f"weights {name!r} has "
-                                   f"{entry.params:,} parameters; this spec has "
-                                   f"{model.params:,}", "E230", hint="state the checkpoint's "
-                                   "parameter count (a variant's inherited entries whose count "
-                                   "differs are dropped)"))
-    if errors:
-        raise SpecError(errors)
-    return out
 
 
 def table_source(entries: dict[str, Weights]) -> str:
