@@ -9,6 +9,17 @@ from pathlib import Path
 
 import pytest
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One torch thread per xdist worker: on a 2-core machine two workers already fill the
+    # cores, and torch's spinning idle threads otherwise multiply wall time several-fold.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:  # the torch-free tests still run
+        pass
+
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 GENERATED = ROOT / "generated"
