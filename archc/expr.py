@@ -8,7 +8,6 @@ back as Python source for generated modules, with identifiers renamed through a 
 from __future__ import annotations
 
 import ast
-import copy
 import difflib
 import keyword
 import math
@@ -104,7 +103,7 @@ class Expr:
         key = (self.text, tuple(sorted((rename or {}).items())))
         if key in _PRINTED:
             return _PRINTED[key]
-        tree = _Renamer(rename or {}).visit(copy.deepcopy(self.tree.body))
+        tree = _Renamer(rename or {}).visit(self.tree.body)  # a new tree; self's is shared
         source = _unparse(tree, literal)
         try:
             back = ast.parse(source, mode="eval").body
@@ -120,17 +119,17 @@ class Expr:
 
     def substitute(self, mapping: dict[str, str]) -> str:
         """Expression text with names replaced by other expressions (in this language)."""
-        trees = {k: ast.parse(v, mode="eval").body for k, v in mapping.items()}
+        trees = {k: parse_trusted(v).tree.body for k, v in mapping.items()}
 
-        class _Sub(ast.NodeTransformer):
-            def visit_Call(self, node: ast.Call) -> ast.AST:
-                node.args = [self.visit(a) for a in node.args]
-                return node
+        def sub(node: ast.AST) -> ast.AST:
+            if isinstance(node, ast.Name):
+                return trees.get(node.id, node)
+            if isinstance(node, ast.Call):  # the function's name is not a variable
+                return ast.Call(node.func, [sub(a) for a in node.args], [])
+            return rebuilt(node, sub)
 
-            def visit_Name(self, node: ast.Name) -> ast.AST:
-                return copy.deepcopy(trees[node.id]) if node.id in trees else node
-
-        return _unparse(_Sub().visit(copy.deepcopy(self.tree.body)))
+        # the trees are shared, never edited: the result is a new tree over their parts
+        return _unparse(sub(self.tree.body))
 
     def helpers(self) -> set[str]:
         """Helper definitions/imports the generated spelling of this expression needs."""
@@ -144,7 +143,11 @@ class Expr:
 
 
 def parse(text: str) -> Expr:
-    """Parse ``text``; raises :class:`ExprError` for anything outside the whitelist."""
+    """Parse ``text``; raises :class:`ExprError` for anything outside the whitelist. Memoised:
+    the result is shared, its tree never edited."""
+    parsed = _PARSED.get(text)
+    if parsed is not None:
+        return parsed
     if len(text) > MAX_LENGTH:
         raise ExprError(f"expression longer than {MAX_LENGTH} characters")
     if not all(" " <= ch <= "~" for ch in text) or any(ch in text for ch in "\\;"):
@@ -187,7 +190,31 @@ def parse(text: str) -> Expr:
         ):
             names.add(node.id)
     names -= {"true", "false"}
-    return Expr(text.strip(), tree, frozenset(names))
+    if len(_PARSED) > 4096:
+        _PARSED.clear()
+    parsed = _PARSED[text] = Expr(text.strip(), tree, frozenset(names))
+    return parsed
+
+
+# Codegen parses the same texts many times; the trees are shared, never edited.
+_PARSED: dict[str, Expr] = {}
+_TRUSTED: dict[str, Expr] = {}
+
+
+def rebuilt(node: ast.AST, visit: Callable[[ast.AST], ast.AST]) -> ast.AST:
+    """A new ``node`` of the same type whose child nodes are ``visit(child)``: a transformer
+    that leaves the (shared) input tree alone, without copying it first."""
+    if not node._fields:  # operators and contexts carry nothing
+        return node
+    fields = {}
+    for name in node._fields:
+        value = getattr(node, name, None)
+        if isinstance(value, list):
+            value = [visit(v) if isinstance(v, ast.AST) else v for v in value]
+        elif isinstance(value, ast.AST):
+            value = visit(value)
+        fields[name] = value
+    return type(node)(**fields)
 
 
 def parse_trusted(text: str) -> Expr:
@@ -195,16 +222,27 @@ def parse_trusted(text: str) -> Expr:
     check accepted): parsed without the length, size and character limits of expressions a user
     writes, which a DenseNet-style concat chain or a non-ASCII block argument outgrows. Only
     the whitelisted node types can occur in it: it is built from trees that passed
-    :func:`parse` and from constants spelled by the literal emitter."""
+    :func:`parse` and from constants spelled by the literal emitter. Memoised: the result
+    is shared, its tree is never edited (``substitute`` and ``to_python`` build new trees)."""
+    parsed = _TRUSTED.get(text) or _PARSED.get(text)  # a user's expression passed more checks
+    if parsed is not None:
+        return parsed
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         tree = ast.parse(text.strip(), mode="eval")
-    bad = [n for n in ast.walk(tree) if not isinstance(n, _ALLOWED)]
-    if bad:
-        raise UnsafeSourceError(f"composed expression holds {type(bad[0]).__name__}")
-    called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
-    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in called}
-    return Expr(text.strip(), tree, frozenset(names - {"true", "false"}))
+    names, called = set(), set()
+    for n in ast.walk(tree):
+        if not isinstance(n, _ALLOWED):
+            raise UnsafeSourceError(f"composed expression holds {type(n).__name__}")
+        if isinstance(n, ast.Call):
+            called.add(id(n.func))
+        elif isinstance(n, ast.Name):
+            names.add(n)
+    names = {n.id for n in names if id(n) not in called}
+    if len(_TRUSTED) > 4096:
+        _TRUSTED.clear()
+    parsed = _TRUSTED[text] = Expr(text.strip(), tree, frozenset(names - {"true", "false"}))
+    return parsed
 
 
 def _is_call_target(tree: ast.AST, name: ast.Name) -> bool:
@@ -327,6 +365,9 @@ class _Renamer(ast.NodeTransformer):
 
     def visit_Constant(self, node: ast.Constant) -> ast.AST:
         return ast.Constant(node.value)  # drops a u"" prefix's kind
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        return rebuilt(node, self.visit)  # never edits the input: parsed trees are shared
 
 
 def _reference(dotted: str) -> ast.expr:

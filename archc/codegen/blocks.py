@@ -170,13 +170,23 @@ def given(channels: str | None, row: Row) -> str | None:
 
 def _dump(text: str, lets: dict[str, str], bind: dict[str, str] | None = None) -> str:
     """A canonical form of an expression with its ``let`` names written out (and the names
-    in ``bind`` replaced, once)."""
+    in ``bind`` replaced, once). Memoised: the proofs of a class ask for the same forms."""
+    key = (text, tuple(lets.items()), tuple(bind.items()) if bind else ())
+    dumped = _DUMPS.get(key)
+    if dumped is not None:
+        return dumped
     parsed = internal(text)
     while parsed.names & lets.keys():
         parsed = internal(parsed.substitute({k: f"({v})" for k, v in lets.items()}))
     if bind:
         parsed = internal(parsed.substitute(bind))
-    return ast.dump(_simplify(parsed.tree.body))
+    if len(_DUMPS) > 4096:
+        _DUMPS.clear()
+    dumped = _DUMPS[key] = ast.dump(_simplify(parsed.tree.body))
+    return dumped
+
+
+_DUMPS: dict[tuple, str] = {}
 
 
 def _same(a: str, b: str, lets: dict[str, str], bind: dict[str, str] | None = None) -> bool:
@@ -277,16 +287,14 @@ def _assume(node: ast.expr, test: ast.expr, value: bool) -> ast.expr:
     else:
         known[ast.dump(ast.UnaryOp(ast.Not(), test))] = not value
 
-    class _Decide(ast.NodeTransformer):
-        def visit_IfExp(self, n: ast.IfExp) -> ast.AST:
+    def decide(n: ast.AST) -> ast.AST:  # a new tree: ``node`` is shared (parse_trusted)
+        if isinstance(n, ast.IfExp):
             decided = known.get(ast.dump(n.test))
             if decided is not None:
-                return self.visit(n.body if decided else n.orelse)
-            return self.generic_visit(n)
+                return decide(n.body if decided else n.orelse)
+        return expr.rebuilt(n, decide)
 
-    import copy
-
-    return _Decide().visit(copy.deepcopy(node))
+    return decide(node)
 
 
 def track(rows: list[Row], in_ch: str, ctx: Context, lets: dict[str, str],

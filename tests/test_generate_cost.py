@@ -1,0 +1,53 @@
+"""The cost of generating a module: ``build_model`` generates, audits and compiles the source on
+every call, so generation must not redo work. Composed expressions are parsed once and their
+trees shared (never edited), and no proof re-derives a form it already has."""
+
+from __future__ import annotations
+
+import ast
+import collections
+import sys
+
+import pytest
+
+from archc import expr
+from archc.api import compile_spec
+from archc.codegen import blocks, generate_source
+
+SPECS = ["efficientnet_b0", "mobilenet_v3_large", "googlenet", "resnet50"]
+
+
+def _cold() -> None:
+    for module, memo in ((expr, "_PARSED"), (expr, "_TRUSTED"), (expr, "_PRINTED"),
+                         (blocks, "_DUMPS")):
+        getattr(module, memo, {}).clear()
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_generation_parses_each_expression_once(name, monkeypatch):
+    model = compile_spec(f"specs/{name}.yaml")
+    parses = collections.Counter()
+    parse, readers = ast.parse, {expr.parse.__code__, expr.parse_trusted.__code__}
+
+    def counting(source, *args, **kwargs):
+        if sys._getframe(1).f_code in readers:  # the expression language's readers
+            parses[source.strip()] += 1
+        return parse(source, *args, **kwargs)
+
+    _cold()
+    monkeypatch.setattr(ast, "parse", counting)
+    generate_source(model)
+    again = {text: n for text, n in parses.items() if n > 1}
+    assert sum(parses.values()) > 0 and not again, f"{len(again)} texts parsed again"
+
+
+def test_shared_trees_are_never_edited():
+    """The memoised trees are shared by every caller: substitute, to_python and the channel
+    proofs build new trees and leave them as parsed."""
+    _cold()
+    for name in SPECS:
+        generate_source(compile_spec(f"specs/{name}.yaml"))
+    memo = {**getattr(expr, "_PARSED", {}), **getattr(expr, "_TRUSTED", {})}
+    assert len(memo) > 100
+    for text, parsed in memo.items():
+        assert ast.dump(parsed.tree) == ast.dump(ast.parse(text.strip(), mode="eval")), text
