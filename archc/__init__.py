@@ -10,10 +10,10 @@ from pathlib import Path
 
 from .api import compile_spec, load_spec
 from .diagnostics import Diagnostic, SpecError
-from .loader import Budget
-from .registry import create_model, list_models
-from .shapes import Model
-from .spec import CheckedSpec
+from .frontend import CheckedSpec
+from .frontend.loader import Budget
+from .ir.shapes import Model
+from .tools.registry import create_model, list_models
 
 __version__ = "0.1.0"
 
@@ -46,18 +46,18 @@ def build_model(spec: str | Path | CheckedSpec | Model, *, overrides: list[str] 
 
 def optimize_for_inference(model, channels_last: bool = True):
     """BatchNorm folded, dropout/stochastic depth removed, channels_last (imports torch)."""
-    from .inference import optimize_for_inference as optimize
+    from .tools.inference import optimize_for_inference as optimize
 
     return optimize(model, channels_last)
 
 
 def __getattr__(name: str):  # PEP 562: the torch-importing parts load on first use
     if name in ("export_onnx", "ExportError"):
-        from . import export
+        from .tools import export
 
         return getattr(export, name)
     if name in ("port_weights", "WeightPortError"):
-        from . import weights
+        from .tools import weights
 
         return getattr(weights, name)
     raise AttributeError(f"module 'archc' has no attribute {name!r}")

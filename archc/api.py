@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from .diagnostics import Diagnostic, SpecError
-from .loader import Budget, inside, load_file, load_text
-from .loader import spec_root as find_spec_root
-from .shapes import Model, infer, published
-from .spec import CheckedSpec, validate
-from .spec.extends import apply_overrides, resolve
+from .frontend import CheckedSpec, validate
+from .frontend.extends import apply_overrides, resolve
+from .frontend.loader import Budget, inside, load_file, load_text
+from .frontend.loader import spec_root as find_spec_root
+from .ir.shapes import Model, infer, published
 
 
 def load_spec(path: str | Path, budget: Budget | None = None,

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from .diagnostics import Diagnostic, SpecError, render_json, render_text
-from .loader import Budget, excerpt_source
+from .frontend.loader import Budget, excerpt_source
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -164,7 +164,7 @@ def cmd_check(args) -> int:
 
 def cmd_build(args) -> int:
     from .codegen import factory_name
-    from .registry import resolve
+    from .tools.registry import resolve
     from .writer import WriteRefused, read_existing, write
 
     args.specs = [resolve(spec) for spec in args.specs]  # a model name: the registered spec
@@ -206,7 +206,7 @@ def cmd_build(args) -> int:
 
 
 def cmd_summary(args) -> int:
-    from .summary import summary_dict, summary_text
+    from .tools.summary import summary_dict, summary_text
 
     if args.input:
         args.overrides = [*args.overrides, f"input=[{', '.join(map(str, args.input))}]"]
@@ -220,7 +220,7 @@ def cmd_summary(args) -> int:
 
 
 def cmd_diff(args) -> int:
-    from .diff import diff_dict, diff_text
+    from .tools.diff import diff_dict, diff_text
 
     results, diags = _compile_all(args.specs, args, generate=False)
     if diags:
@@ -232,7 +232,7 @@ def cmd_diff(args) -> int:
 
 
 def cmd_graph(args) -> int:
-    from .render import FORMATS, GraphvizMissing
+    from .tools.render import FORMATS, GraphvizMissing
     from .writer import WriteRefused, write
 
     results, diags = _compile_all([args.spec], args, generate=False)
@@ -271,7 +271,7 @@ def cmd_export(args) -> int:
         _report(exc.diagnostics, args.format)
         return EXIT_SPEC
     try:
-        from .export import ExportError, export_onnx
+        from .tools.export import ExportError, export_onnx
     except ImportError as exc:  # torch or onnx missing
         print(f"archc export: needs torch and onnx (pip install 'archc[onnx]'): {exc}",
               file=sys.stderr)
@@ -290,14 +290,14 @@ def cmd_export(args) -> int:
 
 
 def cmd_schema(args) -> int:
-    from .spec.schema import schema_text
+    from .frontend.schema import schema_text
 
     sys.stdout.write(schema_text())
     return EXIT_OK
 
 
 def cmd_ops(args) -> int:
-    from .spec.registry import builtin_ops, plugin_entry_points
+    from .frontend.registry import builtin_ops, plugin_entry_points
 
     ops = builtin_ops()
     for name, op in sorted(ops.items()):

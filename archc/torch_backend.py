@@ -14,7 +14,7 @@ import types
 from torch import nn
 
 from .codegen import factory_name, generate_source
-from .shapes import Model
+from .ir.shapes import Model
 
 # sha256 of a source -> its module: building a spec again reuses its program, so a loop of
 # builds holds one module per distinct source, not one per call.

@@ -37,7 +37,7 @@ def test_worked_example_matches_torchvision(write_spec):
 
 
 def test_every_op_is_documented():
-    from archc.spec.registry import builtin_ops
+    from archc.frontend.registry import builtin_ops
 
     for name in builtin_ops():
         assert f"`{name}`" in DOC, name

@@ -12,7 +12,7 @@ pytest.importorskip("onnxscript")
 tv = pytest.importorskip("torchvision.models")
 
 import archc  # noqa: E402
-from archc.export import ExportError, export_onnx, parse_input_shape  # noqa: E402
+from archc.tools.export import ExportError, export_onnx, parse_input_shape  # noqa: E402
 
 from .conftest import SPECS  # noqa: E402
 from .reference import assert_relative_close, parity_input, unit_scale_weights  # noqa: E402

@@ -38,7 +38,7 @@ def _reference_features(ref, names, x):
 def test_backbone_returns_reference_feature_maps(name, cli, tmp_path, monkeypatch):
     factory, names, shapes = CASES[name]
     model = archc.compile_spec(SPECS / f"{name}.yaml")
-    from archc.summary import summary_dict
+    from archc.tools.summary import summary_dict
 
     assert [tuple(f["shape"]) for f in summary_dict(model)["features"]] == shapes
     x = torch.randn(2, 3, 96, 96)

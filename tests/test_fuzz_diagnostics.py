@@ -701,7 +701,7 @@ def test_layer_budget_fails_fast(tmp_path):
 
 
 def test_layer_budget_error_is_located_in_the_spec(tmp_path):
-    """Was: located in archc's own library file (archc/blocks/library/classic.yaml:38:9)."""
+    """Was: located in archc's own library file (archc/ops/library/classic.yaml:38:9)."""
     path = tmp_path / "spec.yaml"
     path.write_text("name: T\ninput: [16, 8, 8]\nlayers:\n"
                     "  - {name: f, op: basic_block, c: 16, n: 10}\n", encoding="utf-8")

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 import archc
 from archc.api import load_spec_text
 from archc.diagnostics import SpecError
-from archc.spec import BlockDef
-from archc.spec.registry import used_ops
+from archc.frontend import BlockDef
+from archc.frontend.registry import used_ops
 
 from ._hypothesis import profile, valid_specs
 from .conftest import GENERATED, SPECS
@@ -196,7 +196,7 @@ def _committed_classes() -> list[tuple[str, str]]:
 
 
 def _library() -> set[str]:
-    from archc.spec.registry import library
+    from archc.frontend.registry import library
 
     return set(library())
 

@@ -219,7 +219,7 @@ def test_the_audit_keeps_torchs_file_access_to_archcs_own_helper():
 def test_the_seed_specs_list_torchvisions_published_checkpoints():
     """Every classification checkpoint torchvision publishes for a spec's reference, as
     torchvision publishes it (url, its hash prefix, parameter count, transforms' mean/std)."""
-    from archc.shapes import published
+    from archc.ir.shapes import published
 
     listed = 0
     for path in sorted(SPECS.glob("*.yaml")):

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from archc.diagnostics import SpecError
-from archc.loader import Budget, load_text
+from archc.frontend.loader import Budget, load_text
 
 
 def test_core_schema_scalars():

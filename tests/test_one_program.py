@@ -17,7 +17,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import archc  # noqa: E402
-from archc.spec.names import module_stem  # noqa: E402
+from archc.frontend.names import module_stem  # noqa: E402
 
 from .conftest import ROOT, SPECS  # noqa: E402
 

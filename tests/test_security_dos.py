@@ -149,8 +149,8 @@ def test_equal_block_instances_are_expanded_once(monkeypatch):
     """A block's body depends only on its arguments and input shape: 6**4 instances of
     blocks nested 4 deep are 5 expansions, copied (paths and all) for the others."""
     from archc.api import load_spec_text
-    from archc.graph import Expander
-    from archc.shapes import _walk_all, infer
+    from archc.ir.graph import Expander
+    from archc.ir.shapes import _walk_all, infer
 
     calls = []
     rows = Expander.rows

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 import archc
-from archc.loader import load_file
-from archc.spec.extends import resolve
+from archc.frontend.extends import resolve
+from archc.frontend.loader import load_file
 
 from .conftest import ROOT
 
@@ -214,7 +214,7 @@ def test_extends_merging_is_linear(tmp_path):
 PLUGIN = """
 from pathlib import Path
 Path({canary!r}).write_text("ran")
-from archc.blocks import Primitive
+from archc.ops import Primitive
 """
 
 
@@ -246,7 +246,7 @@ def test_plugins_never_load_from_the_current_directory(tmp_path, command):
 @pytest.fixture
 def trusted_plugin(tmp_path, monkeypatch):
     """A plugin distribution in a folder treated as site-packages."""
-    from archc.spec import registry
+    from archc.frontend import registry
 
     site = tmp_path / "site"
     site.mkdir()
@@ -254,7 +254,7 @@ def trusted_plugin(tmp_path, monkeypatch):
     _fake_distribution(site, canary)
     with open(site / "evil_plugin.py", "a") as f:
         f.write(textwrap.dedent("""
-            from archc.blocks.misc import Identity
+            from archc.ops.misc import Identity
 
 
             class Evil(Identity):
@@ -272,8 +272,8 @@ def test_plugins_load_only_when_a_spec_uses_their_op(trusted_plugin, tmp_path, m
     spec = tmp_path / "spec.yaml"
     spec.write_text(BASE)
     archc.compile_spec(spec)
-    archc.spec.registry.builtin_ops()
-    from archc.spec.schema import schema_text
+    archc.frontend.registry.builtin_ops()
+    from archc.frontend.schema import schema_text
 
     schema_text()
     assert not trusted_plugin.exists()

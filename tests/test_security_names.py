@@ -17,7 +17,7 @@ import pytest
 
 import archc
 from archc import SpecError
-from archc.spec.names import GENERATED_CLASSES, GENERATED_GLOBALS, MODULE_ATTRIBUTES
+from archc.frontend.names import GENERATED_CLASSES, GENERATED_GLOBALS, MODULE_ATTRIBUTES
 
 HEADER = re.compile(r"^(?P<path>[^:\n]+):(?P<line>\d+):(?P<col>\d+): error\[(?P<code>E\d{3})\]: "
                     r"(?P<message>.*)$", re.MULTILINE)
@@ -64,7 +64,7 @@ def test_every_attribute_of_a_module_is_refused_as_a_row_name():
     names = set(dir(torch.nn.Module)) | set(vars(torch.nn.Module())) | set(dir(torch.nn.Sequential))
     names = sorted(n for n in names if re.fullmatch(r"[a-z_][a-z0-9_]*", n))
     assert set(n for n in names if not n.startswith("_")) <= MODULE_ATTRIBUTES, \
-        "torch has new Module attributes: add them to archc/spec/names.py"
+        "torch has new Module attributes: add them to archc/frontend/names.py"
     rows = "".join(f"  - {{name: {n}, op: conv, c: 4, k: 1}}\n" for n in names)
     with pytest.raises(SpecError) as caught:
         archc.api.load_spec_text(f"name: T\ninput: [3, 8, 8]\nlayers:\n{rows}")
@@ -152,7 +152,7 @@ def test_model_class_names(cli, write_spec, name):
 
 def test_generated_names_are_what_codegen_defines():
     """The committed lists match what a generated module can define at its top level."""
-    from archc.blocks.runtime_source import _INFERENCE, _definitions, runtime_names
+    from archc.ops.runtime_source import _INFERENCE, _definitions, runtime_names
 
     defined = set(runtime_names()) | set(_definitions(_INFERENCE))
     assert {n for n in defined if n[0].isupper()} | {"Tensor"} == GENERATED_CLASSES
@@ -232,12 +232,12 @@ def _same_model(tmp_path: Path, path: Path, torch) -> None:
 # --------------------------------------------------------------------------- library blocks
 # Issue 9, item 10: an error in a row of archc's own block library is the user's error at the
 # row that uses the block; the library's line is a note (the hint), not the location.
-_LIBRARY_LINE = re.compile(r"= hint: .*archc/blocks/library/(?P<file>\w+\.yaml):(?P<line>\d+)")
+_LIBRARY_LINE = re.compile(r"= hint: .*archc/ops/library/(?P<file>\w+\.yaml):(?P<line>\d+)")
 
 
 def _library_line(block: str) -> tuple[str, int]:
     """File and line of the first body row of a library block."""
-    from archc.spec.registry import LIBRARY_DIR
+    from archc.frontend.registry import LIBRARY_DIR
 
     for path in sorted(LIBRARY_DIR.glob("*.yaml")):
         lines = path.read_text(encoding="utf-8").splitlines()

@@ -127,8 +127,8 @@ def test_user_block_generated_and_live_agree(write_spec, tmp_path):
 
 def test_schema_is_committed_fresh_and_validates_every_spec():
     jsonschema = pytest.importorskip("jsonschema")
-    from archc.loader import load_file
-    from archc.spec.schema import json_schema, schema_text
+    from archc.frontend.loader import load_file
+    from archc.frontend.schema import json_schema, schema_text
 
     committed = ROOT / "schema" / "archc.schema.json"
     assert committed.read_text() == schema_text(), "run: archc schema > schema/archc.schema.json"

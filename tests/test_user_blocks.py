@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 import archc
-from archc.spec.registry import library
+from archc.frontend.registry import library
 
 from .conftest import GENERATED, SPECS
 

@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 tv = pytest.importorskip("torchvision.models")
 
 import archc  # noqa: E402
-from archc.weights import WeightPortError, port_weights, weight_layers  # noqa: E402
+from archc.tools.weights import WeightPortError, port_weights, weight_layers  # noqa: E402
 
 from .conftest import SPECS  # noqa: E402
 from .reference import assert_relative_close, unit_scale_weights  # noqa: E402

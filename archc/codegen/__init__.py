@@ -10,13 +10,13 @@ from pathlib import Path
 
 import jinja2
 
-from ..blocks import ACTIVATIONS
-from ..blocks.runtime_source import class_source, inference_sources, runtime_names
 from ..diagnostics import SpecError
-from ..graph import Node
-from ..shapes import Model, published
-from ..spec import BlockDef
-from ..spec.names import module_stem
+from ..frontend import BlockDef
+from ..frontend.names import module_stem
+from ..ir.graph import Node
+from ..ir.shapes import Model, published
+from ..ops import ACTIVATIONS
+from ..ops.runtime_source import class_source, inference_sources, runtime_names
 from ..writer import FILE_PLACEHOLDER, stamp
 from .audit import audit_source
 from .blocks import BlockWriter, Context
@@ -125,7 +125,7 @@ def generate_source(model: Model, overrides: list[str] | None = None,
     blocks = ["\n".join(BlockWriter(d, ctx).lines()) for d in defs]
     steps = None
     if features:
-        from ..features import feature_points, plan
+        from ..ir.features import feature_points, plan
 
         steps = plan(model, feature_points(model))
         kept = {n.id for n in steps and [s.node for s in steps]}

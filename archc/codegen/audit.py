@@ -19,8 +19,8 @@ from __future__ import annotations
 import ast
 from functools import lru_cache
 
-from ..blocks.runtime_source import class_source, inference_sources, runtime_names
 from ..codegen_literals import UnsafeSourceError
+from ..ops.runtime_source import class_source, inference_sources, runtime_names
 from .hub import TABLE, helper_source
 
 

@@ -9,11 +9,11 @@ import ast
 from dataclasses import dataclass, field
 
 from .. import expr
-from ..blocks import ACTIVATIONS, Primitive, Val
 from ..codegen_literals import literal
-from ..graph import Node, _may_overwrite
-from ..spec import BlockDef, Row
-from ..spec.names import MODULE_ATTRIBUTES
+from ..frontend import BlockDef, Row
+from ..frontend.names import MODULE_ATTRIBUTES
+from ..ir.graph import Node, _may_overwrite
+from ..ops import ACTIVATIONS, Primitive, Val
 from .pysrc import Call, comment, pyexpr, render
 
 _PY_TYPES = {"int": "int", "float": "float", "bool": "bool", "str": "str"}

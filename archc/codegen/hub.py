@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..codegen_literals import literal
-from ..spec.models import Weights
+from ..frontend.models import Weights
 
 _SOURCE = Path(__file__).with_name("weights_source.py")
 TABLE = "_WEIGHTS"

@@ -9,19 +9,19 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 from .. import expr
-from ..blocks import Val, init
 from ..codegen_literals import literal
-from ..features import feature_info
-from ..graph import INPUT, Graph, Node
-from ..shapes import Model, describe
-from ..spec import BlockDef
-from ..spec.names import (
+from ..frontend import BlockDef
+from ..frontend.names import (
     BLOCK_LOCALS,
     BUILTINS,
     GENERATED_CLASSES,
     GENERATED_GLOBALS,
     MODULE_ATTRIBUTES,
 )
+from ..ir.features import feature_info
+from ..ir.graph import INPUT, Graph, Node
+from ..ir.shapes import Model, describe
+from ..ops import Val, init
 from .blocks import _is_expression, block_call, docstring, row_out
 from .pysrc import Call, List, comment, pyexpr, render
 

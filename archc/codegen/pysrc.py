@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 
 from .. import expr
-from ..blocks.base import Call
+from ..ops.base import Call
 
 LINE = 88
 

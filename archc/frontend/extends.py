@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from ..diagnostics import SpecError
-from ..loader import Budget, Document, PathT, load_file, load_text, spec_root
+from .loader import Budget, Document, PathT, load_file, load_text, spec_root
 
 MAX_CHAIN = 16
 
@@ -19,7 +19,7 @@ MAX_CHAIN = 16
 def resolve(doc: Document, budget: Budget | None = None, _chain: tuple = (),
             root: str | Path | None = None) -> Document:
     """The document with its ``extends`` chain merged in (or unchanged without one). Bases
-    must lie inside ``root`` (default: :func:`~archc.loader.spec_root` of ``doc``)."""
+    must lie inside ``root`` (default: :func:`~archc.frontend.loader.spec_root` of ``doc``)."""
     data = doc.data
     if not isinstance(data, dict) or "extends" not in data:
         if isinstance(data, dict) and "patch" in data:

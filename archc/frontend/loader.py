@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from .diagnostics import Diagnostic, SpecError
+from ..diagnostics import Diagnostic, SpecError
 
 Loc = tuple[int, int, int, int]  # line, column, end line, end column (1-based)
 PathT = tuple

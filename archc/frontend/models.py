@@ -3,7 +3,7 @@
 A spec mirrors its paper's table: ``layers`` are the table's rows, each naming its operator with
 an explicit ``op:`` tag and giving the paper's columns as keys (``t, c, n, s`` for a MobileNetV2
 bottleneck). The columns an op accepts are declared by the op itself (see ``archc ops``), so they
-are checked after this first structural pass, by :mod:`archc.spec.validate`.
+are checked after this first structural pass, by :mod:`archc.frontend.validate`.
 """
 
 from __future__ import annotations

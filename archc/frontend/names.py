@@ -39,7 +39,7 @@ MODEL_ATTRIBUTES = frozenset({"num_classes", "forward_features", "forward_head",
                               "reset_classifier", "feature_info"})
 
 # Classes a generated module can define or import besides the spec's own: the runtime helpers
-# (archc/blocks/runtime.py), the inference helper (archc/inference.py) and torch's Tensor.
+# (archc/ops/runtime.py), the inference helper (archc/tools/inference.py) and torch's Tensor.
 GENERATED_CLASSES = frozenset({"Tensor", "StochasticDepth", "ChannelShuffle", "ChannelAffine",
                                "ChannelsLast"})
 

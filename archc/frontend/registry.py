@@ -10,10 +10,10 @@ from functools import lru_cache
 from pathlib import Path
 
 from .. import expr
-from ..blocks import PRIMITIVES, REQUIRED, Param, Primitive
-from ..loader import Document, PathT
+from ..ops import PRIMITIVES, REQUIRED, Param, Primitive
+from .loader import Document, PathT
 
-LIBRARY_DIR = Path(__file__).resolve().parent.parent / "blocks" / "library"
+LIBRARY_DIR = Path(__file__).resolve().parent.parent / "ops" / "library"
 
 
 @dataclass

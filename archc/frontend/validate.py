@@ -12,9 +12,9 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 
 from .. import expr
-from ..blocks import REQUIRED, Param, Primitive
 from ..diagnostics import Diagnostic, SpecError
-from ..loader import Document, PathT, load_file
+from ..ops import REQUIRED, Param, Primitive
+from .loader import Document, PathT, load_file
 from .models import BUILTINS, IDENT, RESERVED_ROW_KEYS, BlockSpec, Row, Spec
 from .names import (
     BLOCK_LOCALS,
@@ -462,7 +462,7 @@ class _Library(BaseModel):
 
 def load_library(path: Path, known: dict[str, BlockDef]) -> dict[str, BlockDef]:
     """Validate one YAML file of built-in blocks."""
-    from ..blocks import PRIMITIVES
+    from ..ops import PRIMITIVES
 
     doc = load_file(path)
     try:

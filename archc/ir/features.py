@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .diagnostics import SpecError
+from ..diagnostics import SpecError
 from .graph import INPUT, Node
 from .shapes import Model
 
@@ -55,7 +55,7 @@ def feature_points(model: Model) -> list[FeaturePoint]:
         points, doc = [], model.checked.document
         for i, path in enumerate(spec.features):
             if path not in found:
-                from .expr import did_you_mean
+                from ..expr import did_you_mean
 
                 raise SpecError([doc.diag(("features", i), f"features: no row {path!r} (use a "
                                           "top-level row or group.index)", "E701",

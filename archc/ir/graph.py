@@ -12,12 +12,12 @@ from pathlib import Path
 
 import networkx as nx
 
-from . import expr
-from .blocks import ACTIVATIONS, Primitive, Shape
-from .diagnostics import Diagnostic, SpecError
-from .loader import Budget, Document, PathT
-from .spec import BlockDef, CheckedSpec, Row
-from .spec.validate import check_range
+from .. import expr
+from ..diagnostics import Diagnostic, SpecError
+from ..frontend import BlockDef, CheckedSpec, Row
+from ..frontend.loader import Budget, Document, PathT
+from ..frontend.validate import check_range
+from ..ops import ACTIVATIONS, Primitive, Shape
 
 INPUT = "input"
 MAX_LAYERS = Budget.max_layers  # the default layer budget
@@ -377,7 +377,7 @@ class Expander:
 
 def library_hint(diag: Diagnostic, hint: str | None = None) -> str:
     """The note of an error found in a row of archc's block library: where that row is."""
-    note = f"the block's row is archc/blocks/library/{Path(diag.file).name}:{diag.line}:" \
+    note = f"the block's row is archc/ops/library/{Path(diag.file).name}:{diag.line}:" \
         f"{diag.column}"
     return f"{note}; {hint}" if hint else note
 

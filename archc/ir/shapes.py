@@ -8,12 +8,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from .blocks import Primitive, Shape, ShapeError
-from .blocks.conv import fmt
-from .diagnostics import SpecError
+from ..diagnostics import SpecError
+from ..frontend import BlockDef, CheckedSpec
+from ..frontend.loader import Budget
+from ..ops import Primitive, Shape, ShapeError
+from ..ops.conv import fmt
 from .graph import INPUT, Expander, Graph, Node, _prefix_paths, build_graph, library_hint
-from .loader import Budget
-from .spec import BlockDef, CheckedSpec
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """Built-in primitive operations. Composite blocks (inverted residual, ...) are written in the
-spec language itself: see ``library/*.yaml``, loaded by :mod:`archc.spec.registry`."""
+spec language itself: see ``library/*.yaml``, loaded by :mod:`archc.frontend.registry`."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 
 _RUNTIME = Path(__file__).with_name("runtime.py")
-_INFERENCE = Path(__file__).resolve().parent.parent / "inference.py"
+_INFERENCE = Path(__file__).resolve().parent.parent / "tools" / "inference.py"
 
 
 @lru_cache(maxsize=4)
@@ -29,5 +29,5 @@ def runtime_names() -> list[str]:
 
 
 def inference_sources() -> list[str]:
-    """Every definition of archc/inference.py, in file order."""
+    """Every definition of archc/tools/inference.py, in file order."""
     return list(_definitions(_INFERENCE).values())

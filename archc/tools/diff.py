@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .shapes import Model, describe
+from ..ir.shapes import Model, describe
 from .summary import summary_dict
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .loader import Budget
-from .writer import WriteRefused, check, write_produced
+from ..frontend.loader import Budget
+from ..writer import WriteRefused, check, write_produced
 
 __all__ = ["ExportError", "export_onnx", "parse_input_shape"]
 
@@ -118,9 +118,9 @@ def _model(spec_or_model, overrides, input_shape, budget: Budget
         if overrides:
             raise ExportError("overrides apply to specs, not to an nn.Module")
         return spec_or_model, None
-    from .api import compile_spec
-    from .shapes import at_input
-    from .torch_backend import build_module
+    from ..api import compile_spec
+    from ..ir.shapes import at_input
+    from ..torch_backend import build_module
 
     # SpecError propagates; the budget holds at the input exported, not only the spec's
     compiled = compile_spec(spec_or_model, budget, overrides)

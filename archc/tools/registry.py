@@ -13,7 +13,7 @@ _NAME = re.compile(r"[a-z0-9_]+")
 
 def spec_dir() -> Path:
     """The folder of the committed specs (the checkout's ``specs/`` or the wheel's copy)."""
-    return (Path(__file__).parent / "specs").resolve()
+    return (Path(__file__).parent.parent / "specs").resolve()
 
 
 def list_models(pattern: str = "*") -> list[str]:
@@ -27,7 +27,7 @@ def model_spec(name: str) -> Path:
     """The spec file of a registered model; ValueError naming close matches otherwise."""
     path = spec_dir() / f"{name}.yaml"
     if not _NAME.fullmatch(name) or not path.is_file():
-        from .expr import did_you_mean
+        from ..expr import did_you_mean
 
         hint = did_you_mean(name, list_models()) or "archc.list_models() lists them"
         raise ValueError(f"no registered model {name!r}; {hint}")
@@ -48,7 +48,8 @@ def create_model(name: str, *, weights: str | None = None, features_only: bool =
     weights="IMAGENET1K_V1")``. ``kwargs`` are the spec's params (``num_classes``,
     ``dropout``, ...); ``weights`` names a checkpoint the spec lists, or a local state_dict file;
     ``features_only`` builds the backbone, returning the feature maps."""
-    from . import build_model
+    from ..api import compile_spec
+    from ..torch_backend import build_module
 
-    return build_model(str(model_spec(name)), features=features_only, weights=weights,
-                       progress=progress, **kwargs)
+    return build_module(compile_spec(str(model_spec(name))), features=features_only,
+                        weights=weights, progress=progress, **kwargs)

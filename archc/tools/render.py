@@ -12,8 +12,8 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 
-from .graph import INPUT, Graph, Node
-from .shapes import Model, describe
+from ..ir.graph import INPUT, Graph, Node
+from ..ir.shapes import Model, describe
 
 
 @dataclass

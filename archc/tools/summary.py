@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .graph import Node
-from .shapes import Model, describe
+from ..ir.graph import Node
+from ..ir.shapes import Model, describe
 
 BYTES = 4  # float32: activation memory is reported for float32 at batch 1
 
@@ -41,8 +41,8 @@ def summary_dict(model: Model) -> dict:
             "activation_bytes": node.activations * BYTES,
         })
     spec = model.checked.spec
-    from .diagnostics import SpecError
-    from .features import feature_points
+    from ..diagnostics import SpecError
+    from ..ir.features import feature_points
 
     try:
         features = [{"name": p.path, "stride": p.stride, "shape": list(p.shape)}
