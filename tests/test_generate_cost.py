@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import ast
 import collections
+import contextlib
+import gc
 import sys
 
 import pytest
@@ -51,3 +53,56 @@ def test_shared_trees_are_never_edited():
     assert len(memo) > 100
     for text, parsed in memo.items():
         assert ast.dump(parsed.tree) == ast.dump(ast.parse(text.strip(), mode="eval")), text
+
+
+@contextlib.contextmanager
+def collections_seen():
+    """Garbage collections started inside, with a threshold that makes every hundredth
+    allocation of a tracked object start one (where the collector is enabled)."""
+    seen: list[int] = []
+
+    def note(phase, info):
+        if phase == "start":
+            seen.append(info["generation"])
+
+    threshold = gc.get_threshold()
+    gc.collect()  # counts from zero
+    gc.set_threshold(100, 1, 1)
+    gc.callbacks.append(note)
+    try:
+        yield seen
+    finally:
+        gc.callbacks.remove(note)
+        gc.set_threshold(*threshold)
+
+
+def test_build_runs_no_collection():
+    """Generating, executing and instantiating a module allocates many short-lived objects;
+    a full collection they set off would walk every object torch holds (~0.1 s)."""
+    import archc
+
+    archc.build_model("specs/lenet5.yaml")
+    model = compile_spec("specs/mobilenet_v2.yaml")
+    with collections_seen() as seen:
+        archc.build_model(model, num_classes=10)
+    assert seen == [] and gc.isenabled()
+
+
+def test_build_restores_the_collector():
+    import archc
+
+    model = compile_spec("specs/lenet5.yaml")
+    with pytest.raises(TypeError):
+        archc.build_model(model, no_such_param=1)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        archc.build_model(model)
+        assert not gc.isenabled()  # left as the caller set it
+    finally:
+        gc.enable()
+    before = len(gc.get_objects())
+    for _ in range(5):
+        archc.build_model(model)
+    gc.collect()
+    assert len(gc.get_objects()) < before + 2000  # the programs are cached: nothing piles up
