@@ -23,7 +23,7 @@ from ..ir.graph import INPUT, Graph, Node
 from ..ir.shapes import Model, describe
 from ..ops import Val, init
 from .blocks import _is_expression, block_call, docstring, row_out
-from .pysrc import Call, List, comment, pyexpr, render
+from .pysrc import LINE, Call, List, comment, pyexpr, render
 
 _PY_TYPES = {bool: "bool", int: "int", float: "float", str: "str"}
 # Names besides a class's own that its __init__ and the factory read or take.
@@ -570,8 +570,26 @@ def forward_lines(model: Model, em: Emitter) -> list[str]:
         extra = ", ".join(var[a] for a in model.checked.spec.aux_outputs)
         lines.append("        if self.training:")
         lines.append(f"            return {result}, {extra}")
-        ret = "Tensor | tuple[Tensor, ...]"
-    else:
-        ret = "Tensor"
     lines.append(f"        return {result}")
-    return [*methods, f"    def forward(self, x: Tensor) -> {ret}:", *lines]
+    return [*methods, *_forward_def(len(aux)), *lines]
+
+
+def _forward_def(aux: int) -> list[str]:
+    """``def forward`` returning the output, or in training a tuple with ``aux`` optional
+    auxiliary outputs: the annotation names each (TorchScript reads no ``tuple[Tensor, ...]``),
+    wrapped as ruff formats it."""
+    if not aux:
+        return ["    def forward(self, x: Tensor) -> Tensor:"]
+    items = ["Tensor"] + ["Tensor | None"] * aux
+    ret = f"Tensor | tuple[{', '.join(items)}]"
+    one = f"    def forward(self, x: Tensor) -> {ret}:"
+    if len(one) <= LINE:
+        return [one]
+    head = ["    def forward(", "        self, x: Tensor"]
+    if len(f"    ) -> {ret}:") <= LINE:
+        return [*head, f"    ) -> {ret}:"]
+    union = f"        | tuple[{', '.join(items)}]"
+    if len(union) <= LINE:
+        return [*head, "    ) -> (", "        Tensor", union, "    ):"]
+    return [*head, "    ) -> (", "        Tensor", "        | tuple[",
+            *[f"            {item}," for item in items], "        ]", "    ):"]
