@@ -8,7 +8,6 @@ itself maps more address space than any sensible limit."""
 
 from __future__ import annotations
 
-import os
 import resource
 import subprocess
 import sys
@@ -149,8 +148,8 @@ def test_equal_block_instances_are_expanded_once(monkeypatch):
     """A block's body depends only on its arguments and input shape: 6**4 instances of
     blocks nested 4 deep are 5 expansions, copied (paths and all) for the others."""
     from archc.api import load_spec_text
-    from archc.ir.graph import Expander
-    from archc.ir.shapes import _walk_all, infer
+    from archc.ir.graph import Expander, walk
+    from archc.ir.shapes import infer
 
     calls = []
     rows = Expander.rows
@@ -159,7 +158,7 @@ def test_equal_block_instances_are_expanded_once(monkeypatch):
     leaf = "{name: r%d, op: conv, c: c, k: 1}"
     model = infer(load_spec_text(_nested_spec(4, leaf=leaf)))
     assert len(calls) < 20, f"{len(calls)} expansions"
-    nodes = list(_walk_all(model.graph))
+    nodes = list(walk(model.graph))
     assert len(nodes) == sum(6 ** i for i in range(6))
     assert model.params == 6 ** 5 * (4 * 4 + 4)
     paths = [n.path for n in nodes]

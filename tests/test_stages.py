@@ -106,3 +106,23 @@ def test_the_check_finds_a_backward_import(tmp_path):
     found = [t for _, t in _imports(fake, "archc.ir.x")]
     assert found == ["archc.codegen"] and _stage(found[0]) > _stage("archc.ir.x")
 
+
+
+def _recursive_node_walks():
+    """Generators that yield a node and recurse into ``.body``: hand-written walks."""
+    for path in _sources():
+        for fn in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(fn, ast.FunctionDef):
+                continue
+            recursive = any(isinstance(n, ast.YieldFrom) and isinstance(n.value, ast.Call)
+                            and isinstance(n.value.func, ast.Name) and n.value.func.id == fn.name
+                            and "body" in ast.unparse(n.value) for n in ast.walk(fn))
+            yields_node = any(isinstance(n, ast.Yield) and isinstance(n.value, ast.Name)
+                              for n in ast.walk(fn))
+            if recursive and yields_node:
+                yield f"{path.relative_to(ROOT.parent)}:{fn.lineno}: {fn.name}"
+
+
+def test_one_walk_over_the_ir():
+    """archc.ir.walk is the one depth-first walk over nodes and their bodies."""
+    assert list(_recursive_node_walks()) == []

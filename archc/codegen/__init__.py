@@ -13,7 +13,7 @@ import jinja2
 from ..diagnostics import SpecError
 from ..frontend import BlockDef
 from ..frontend.names import module_stem
-from ..ir.graph import Node
+from ..ir.graph import Node, walk
 from ..ir.shapes import Model, published
 from ..ops import ACTIVATIONS
 from ..ops.runtime_source import class_source, inference_sources, runtime_names
@@ -44,13 +44,6 @@ def factory_name(path: str) -> str:
     """The factory function name for a spec file: its stem as a Python identifier (one that
     shadows nothing: archc.spec.names.stem_problem, reported by check)."""
     return module_stem(path)
-
-
-def _walk(nodes):
-    for node in nodes:
-        yield node
-        if node.body is not None:
-            yield from _walk(node.body.nodes())
 
 
 def _ordered_defs(model: Model, instances: dict[str, list[Node]]) -> list[BlockDef]:
@@ -113,7 +106,7 @@ def generate_source(model: Model, overrides: list[str] | None = None,
     checked = model.checked
     spec = checked.spec
     instances: dict[str, list[Node]] = {}
-    for node in _walk(model.graph.nodes()):
+    for node in walk(model.graph.nodes()):
         if node.kind == "block":
             instances.setdefault(node.op, []).append(node)
     ctx = Context(checked.ops, {"eps": spec.norm.eps, "momentum": spec.norm.momentum}, instances)
@@ -130,7 +123,7 @@ def generate_source(model: Model, overrides: list[str] | None = None,
         steps = plan(model, feature_points(model))
         kept = {n.id for n in steps and [s.node for s in steps]}
         instances = {}
-        for node in _walk([n for n in model.graph.nodes() if n.id in kept]):
+        for node in walk([n for n in model.graph.nodes() if n.id in kept]):
             if node.kind == "block":
                 instances.setdefault(node.op, []).append(node)
         ctx.instances = instances
@@ -138,7 +131,7 @@ def generate_source(model: Model, overrides: list[str] | None = None,
         blocks = ["\n".join(BlockWriter(d, ctx).lines()) for d in defs]
     model_src = "\n".join(model_lines(model, steps, ctx))
     body = "\n".join(blocks) + model_src
-    acts = sorted({n.args["fn"] for n in _walk(model.graph.nodes()) if n.op == "act"}
+    acts = sorted({n.args["fn"] for n in walk(model.graph.nodes()) if n.op == "act"}
                   | ctx.activations)  # every activation a block's parameters can name
     if any(k.type == "str" for k in model_kwargs(checked)):  # a keyword argument may name any
         acts = sorted(ACTIVATIONS)

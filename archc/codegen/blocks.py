@@ -12,7 +12,7 @@ from .. import expr
 from ..codegen_literals import literal
 from ..frontend import BlockDef, Row
 from ..frontend.names import MODULE_ATTRIBUTES
-from ..ir.graph import Node, _may_overwrite
+from ..ir.graph import Node, _may_overwrite, walk
 from ..ops import ACTIVATIONS, Primitive, Val
 from .pysrc import Call, comment, pyexpr, render
 
@@ -408,7 +408,7 @@ class BlockWriter:
         """Input channels that only shapes decide (after a flatten): the same in every
         instance of this model, or the block cannot be written as one class."""
         seen = {child.in_shapes[0][0] for node in self.ctx.instances.get(self.bdef.op, [])
-                for child in _walk(node.body.nodes()) if child.row is row and child.in_shapes}
+                for child in walk(node.body.nodes()) if child.row is row and child.in_shapes}
         if len(seen) != 1:
             from ..diagnostics import SpecError
 
@@ -421,7 +421,7 @@ class BlockWriter:
     def shape_of(self, row: Row):
         # Only the rank matters to sources (BatchNorm1d vs 2d): any instance tells it.
         for node in self.ctx.instances.get(self.bdef.op, []):
-            for child in _walk(node.body.nodes()):
+            for child in walk(node.body.nodes()):
                 if child.row is row and child.in_shapes:
                     return child.in_shapes[0]
         return (1, 1, 1)
@@ -661,13 +661,6 @@ def _doc(text: str) -> str:
     from .pysrc import docstring_text
 
     return docstring_text(text)
-
-
-def _walk(nodes):
-    for node in nodes:
-        yield node
-        if node.body is not None:
-            yield from _walk(node.body.nodes())
 
 
 def block_call(bdef: BlockDef, in_ch: Val, vals: dict[str, Val], given: list[str]) -> Call:

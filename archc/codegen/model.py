@@ -19,7 +19,7 @@ from ..frontend.names import (
     MODULE_ATTRIBUTES,
 )
 from ..ir.features import feature_info
-from ..ir.graph import INPUT, Graph, Node
+from ..ir.graph import INPUT, Graph, Node, walk
 from ..ir.shapes import Model, describe
 from ..ops import Val, init
 from .blocks import _is_expression, block_call, docstring, row_out
@@ -271,7 +271,7 @@ def emitter(model: Model, ctx=None, nodes=None) -> Emitter:
     em = Emitter(kwargs, ctx, scope={**spec.params, **scaling})
     if nodes is not None:
         read = set()
-        for node in _walk(nodes):
+        for node in walk(nodes, blocks=False):
             if node.kind != "seq":
                 read |= {n for t in em.vals(node)[1].values()
                          for n in expr.parse_trusted(t).names}
@@ -287,13 +287,6 @@ def emitter(model: Model, ctx=None, nodes=None) -> Emitter:
                         taken.add(attr)
                         em.forward_names[name] = f"self.{attr}"
     return em
-
-
-def _walk(nodes):
-    for node in nodes:
-        yield node
-        if node.kind == "seq":
-            yield from _walk(node.body.nodes())
 
 
 def _signature(em: Emitter) -> list[str]:
@@ -465,7 +458,7 @@ def head_split(model: Model) -> int | None:
             return None
         prev = node.id
     split = next((i for i, n in enumerate(nodes) if n.op in _POOLS and i > 0), None)
-    reads = [i for i, n in enumerate(nodes) for node in _walk([n]) if node.kind == "op"
+    reads = [i for i, n in enumerate(nodes) for node in walk([n], blocks=False) if node.kind == "op"
              and "num_classes" in {k for t in node.row.args.values() if isinstance(t, str)
                                    for k in _names(t)}]
     # a classifier before the pool (SqueezeNet's 1x1 conv) leaves no feature/head split

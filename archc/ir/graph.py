@@ -7,6 +7,7 @@ depend on their input channels (``when: t != 1`` ... ``round(in_channels * t)``)
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -502,18 +503,23 @@ def _fix_paths(graph: Graph, doc: Document) -> None:
             return ("input_transform",) if path[1] == 0 else ("layers", path[1] - 1, *path[2:])
         return path
 
-    for node in _walk(graph):
+    for node in walk(graph):
         if node.doc is doc:
             node.row_path = shift(node.row_path)
         if node.inline_doc is doc:
             node.inline_path = shift(node.inline_path)
 
 
-def _walk(graph: Graph):
-    for node in graph.nodes():
+def walk(nodes: Graph | Iterable[Node], *, blocks: bool = True) -> Iterator[Node]:
+    """Every node of ``nodes`` and of the containers inside them, depth first, each before its
+    children: named groups always, block instances' bodies unless ``blocks`` is false (the
+    model class's own lines stop at a block's call)."""
+    stack = list(nodes.nodes() if isinstance(nodes, Graph) else nodes)[::-1]
+    while stack:
+        node = stack.pop()
         yield node
-        if node.body is not None:
-            yield from _walk(node.body)
+        if node.body is not None and (blocks or node.kind == "seq"):
+            stack.extend(node.body.nodes()[::-1])
 
 
 def _prefix_paths(graph: Graph, prefix: str) -> None:

@@ -13,7 +13,16 @@ from ..frontend import BlockDef, CheckedSpec
 from ..frontend.loader import Budget
 from ..ops import Primitive, Shape, ShapeError
 from ..ops.conv import fmt
-from .graph import INPUT, Expander, Graph, Node, _prefix_paths, build_graph, library_hint
+from .graph import (
+    INPUT,
+    Expander,
+    Graph,
+    Node,
+    _prefix_paths,
+    build_graph,
+    library_hint,
+    walk,
+)
 
 
 @dataclass
@@ -201,7 +210,7 @@ def _check_class_names(checked: CheckedSpec, graph: Graph) -> None:
     """Each block a spec uses becomes one class of the generated module: their names (and the
     model's) must differ. Found here, so `check` reports what `build` would trip over."""
     seen: dict[str, object] = {checked.spec.name: None}
-    for node in _walk_all(graph):
+    for node in walk(graph):
         if node.kind != "block":
             continue
         bdef = node.impl
@@ -229,13 +238,6 @@ def _spec_row(checked: CheckedSpec, node: Node):
     return ("layers",)
 
 
-def _walk_all(graph: Graph):
-    for node in graph.nodes():
-        yield node
-        if node.body is not None:
-            yield from _walk_all(node.body)
-
-
 def _total(node: Node) -> None:
     children = node.body.nodes()
     node.params = sum(n.params for n in children)
@@ -257,7 +259,7 @@ def infer(checked: CheckedSpec, budget: Budget | None = None) -> Model:
     budget = budget or Budget()
     graph = build_graph(checked, budget.max_layers)
     expander = Expander(checked, budget.max_layers)
-    expander.layers = sum(1 for _ in _walk_all(graph))
+    expander.layers = sum(1 for _ in walk(graph))
     run = _Inference(checked, expander)
     shape = tuple(checked.spec.input)
     out = run.container(graph, shape, None)
