@@ -154,11 +154,14 @@ def cmd_check(args) -> int:
     if diags:
         _report(diags, args.format)
         return EXIT_SPEC
+    warnings = [w for _, model, _ in results for w in model.warnings]
     if args.format == "json":
-        print(render_json([]))
-    else:
-        for path, model, _ in results:
-            print(f"{path}: ok ({model.params:,} params, {model.macs:,} MACs)")
+        print(render_json(warnings))
+        return EXIT_OK
+    for w in warnings:  # reported, failing nothing
+        print(render_text(w, excerpt_source(w.file)), file=sys.stderr)
+    for path, model, _ in results:
+        print(f"{path}: ok ({model.params:,} params, {model.macs:,} MACs)")
     return EXIT_OK
 
 

@@ -24,3 +24,55 @@ def test_walk_visits_every_node_depth_first_and_stops_at_blocks_when_asked():
     assert any(n.kind == "block" for n in top)
     assert not any(p.kind == "block" and p.body is not None and c in p.body.nodes()
                    for p in top for c in top)
+
+
+DROPPED = """\
+name: Dropped
+input: [3, 16, 16]
+blocks:
+  twin:
+    params: {c: {type: int}}
+    body:
+      - {name: a, op: conv, c: c, k: 3}
+      - {name: b, op: conv, c: c, k: 1, from: a}
+      - {name: lost, op: conv, c: c, k: 1, from: a}
+      - {op: add, from: [a, b]}
+layers:
+  - {name: stem, op: conv, c: 8, k: 3}
+  - {name: side, op: conv, c: 8, k: 1}
+  - {name: side2, op: conv, c: 8, k: 1}
+  - {name: t, op: twin, c: 8, from: stem}
+  - {op: global_avg_pool}
+  - {op: flatten}
+  - {name: fc, op: linear, c: 10}
+"""
+
+
+def test_a_row_whose_output_nothing_reads_is_a_located_warning(tmp_path):
+    path = tmp_path / "dropped.yaml"
+    path.write_text(DROPPED)
+    model = archc.compile_spec(str(path))
+    found = {(d.line, d.severity, d.code) for d in model.warnings}
+    # side feeds only side2, which nothing reads; lost (in the block) feeds nothing
+    assert found == {(13, "warning", "W001"), (14, "warning", "W001"), (9, "warning", "W001")}
+    messages = {d.line: d.message for d in model.warnings}
+    assert "side2" in messages[13] and "nothing reads" in messages[14]
+
+
+def test_check_prints_the_warning_and_passes(tmp_path, capsys):
+    from archc.cli import main
+
+    path = tmp_path / "dropped.yaml"
+    path.write_text(DROPPED)
+    assert main(["check", str(path)]) == 0
+    out = capsys.readouterr()
+    assert f"{path}:14:5: warning[W001]: " in out.err and f"{path}: ok" in out.out
+    assert main(["check", "--format", "json", str(path)]) == 0
+    assert '"severity": "warning"' in capsys.readouterr().out
+
+
+def test_committed_specs_drop_nothing():
+    import glob
+
+    for path in sorted(glob.glob("specs/*.yaml")):
+        assert archc.compile_spec(path).warnings == (), path

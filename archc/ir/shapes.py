@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from ..diagnostics import SpecError
+from ..diagnostics import Diagnostic, SpecError
 from ..frontend import BlockDef, CheckedSpec
 from ..frontend.loader import Budget
 from ..ops import Primitive, Shape, ShapeError
@@ -23,6 +23,7 @@ from .graph import (
     library_hint,
     walk,
 )
+from .reach import dropped_rows
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Model:
     macs: int  # one inference pass (eval mode)
     aux_macs: int = 0  # auxiliary heads, training only
     activations: int = 0  # elements of every primitive's output in an inference pass
+    warnings: tuple[Diagnostic, ...] = ()  # located, printed by check, failing nothing
 
     @property
     def name(self) -> str:
@@ -285,7 +287,8 @@ def infer(checked: CheckedSpec, budget: Budget | None = None) -> Model:
     return Model(checked, graph, shape, out, sum(n.params for n in nodes),
                  sum(n.macs for n in nodes if n.id not in aux),
                  sum(n.macs for n in nodes if n.id in aux),
-                 sum(n.activations for n in nodes if n.id not in aux))
+                 sum(n.activations for n in nodes if n.id not in aux),
+                 dropped_rows(checked, graph))
 
 
 def at_input(model: Model, shape: Shape, budget: Budget | None = None) -> Model:
