@@ -107,21 +107,6 @@ def header(text: str) -> Header | None:
     return Header("generated" if intact else "edited", lines[-5][len(_TAIL[0]):], overrides)
 
 
-def status(path: Path) -> str:
-    """missing | generated (unchanged) | edited (changed by hand) | foreign (not a module archc
-    wrote, or not a regular file)."""
-    found = _existing(path)
-    if found is None:
-        return "missing"
-    if isinstance(found, str):
-        return "foreign"
-    try:
-        parsed = header(found.decode("utf-8"))
-    except UnicodeDecodeError:
-        return "foreign"
-    return parsed.state if parsed else "foreign"
-
-
 def _existing(path: Path) -> bytes | str | None:
     """The bytes of an existing regular file (up to the cap), None when there is none, or why
     it cannot be a target. A FIFO or device is never opened for real: O_NONBLOCK, then fstat."""

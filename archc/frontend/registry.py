@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .. import expr
-from ..ops import PRIMITIVES, REQUIRED, Param, Primitive
+from ..ops import PRIMITIVES, Param, Primitive
 from .loader import Document, PathT
 
 LIBRARY_DIR = Path(__file__).resolve().parent.parent / "ops" / "library"
@@ -148,10 +148,3 @@ def used_ops(spec) -> list[str]:
         rows.extend(row.seq or ())
     return list(names)
 
-
-def declared_params(op: Op) -> tuple[Param, ...]:
-    return op.params
-
-
-def is_required(param: Param) -> bool:
-    return param.default is REQUIRED

@@ -11,7 +11,6 @@ class StochasticDepth(Primitive):
     op = "stochastic_depth"
     doc = ("Stochastic depth (Huang et al. 2016): drop the input per sample with probability p "
            "in training, scaling survivors by 1/(1-p); identity in eval.")
-    runtime = "StochasticDepth"
     params = (
         Param("p", "float", doc="drop probability", minimum=0.0, maximum=1.0),
         Param("mode", "str", default="row", choices=("row", "batch"),
@@ -31,7 +30,6 @@ class StochasticDepth(Primitive):
 class ChannelShuffle(Primitive):
     op = "channel_shuffle"
     doc = "Channel shuffle (ShuffleNet): interleave channels across groups."
-    runtime = "ChannelShuffle"
     params = (Param("groups", doc="number of groups", minimum=1),)
 
     def infer(self, args, shapes):
@@ -48,7 +46,6 @@ class ChannelShuffle(Primitive):
 class ChannelAffine(Primitive):
     op = "channel_affine"
     doc = "Per-channel x * scale + shift with constant lists (input whitening)."
-    runtime = "ChannelAffine"
     params = (
         Param("scale", "floats", doc="per-channel factors"),
         Param("shift", "floats", doc="per-channel offsets"),
