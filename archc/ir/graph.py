@@ -123,6 +123,21 @@ class Graph:
         return self.out or self.last
 
 
+@dataclass(slots=True)
+class Site:
+    """Where one repeat of a row is expanded: the container it joins, the file and path that
+    write it, the names its expressions read, and whether the spec's scaling applies."""
+
+    graph: Graph
+    doc: Document
+    path: PathT
+    env: dict
+    repeat: int = 0
+    sequential: bool = False
+    scaled: bool = False  # the spec's own layers (not block bodies): width/depth apply
+    prefix: str = ""  # module path of the container, for node paths
+
+
 class Expander:
     """Turns rows into nodes, evaluating expressions in an environment."""
 
@@ -170,8 +185,10 @@ class Expander:
             return False
         return value
 
-    def args(self, row: Row, impl, doc: Document, path: PathT, env: dict, repeat: int,
-             scaled: bool) -> dict:
+    def args(self, row: Row, impl, site: Site) -> dict:
+        """The row's columns for ``impl``'s parameters: expressions evaluated, channels scaled,
+        types and ranges checked (errors collected, the column then None)."""
+        doc, path, env, repeat, scaled = site.doc, site.path, site.env, site.repeat, site.scaled
         out = {}
         given = row.args
         for p in impl.params:
@@ -284,12 +301,12 @@ class Expander:
                 raise self.over_budget(doc, (*rpath, "n") if row.n is not None else rpath)
             impl = self.checked.ops.get(row.op) if row.op else None
             for rep in range(n):
+                site = Site(graph, doc, rpath, self._env(row, env), rep, sequential, scaled,
+                            prefix)
                 if isinstance(impl, BlockDef) and impl.inline:
-                    prev = self.inline(row, impl, doc, rpath, env, rep, graph, prev, prefix,
-                                       scaled)
+                    prev = self.inline(row, impl, site, prev)
                     continue
-                node = self.node(row, doc, rpath, self._env(row, env), rep, graph, alias, prev,
-                                 sequential, scaled)
+                node = self.node(row, site, alias, prev)
                 node.repeats = n
                 if row.op == "act" and "inplace" not in row.args:
                     node.args["inplace"] = _may_overwrite(rows, i, rep, sequential, aux)
@@ -311,10 +328,11 @@ class Expander:
         self.block_index += 1
         return env
 
-    def inline(self, row, impl: BlockDef, doc, rpath, env, rep, graph, prev, prefix, scaled):
+    def inline(self, row: Row, impl: BlockDef, site: Site, prev: str) -> str:
         """Splice an inline block's rows into the current group (VGG's conv-[bn]-relu)."""
+        graph, doc, rpath, rep = site.graph, site.doc, site.path, site.repeat
         first = len(graph.order)
-        args = self.args(row, impl, doc, rpath, self._env(row, env), rep, scaled)
+        args = self.args(row, impl, site)
         inner = dict(args)
         for name, parsed in impl.lets:
             try:
@@ -324,7 +342,7 @@ class Expander:
                 return prev
         start = len(self.diags)
         self.rows(impl.body, impl.document, (*impl.path, "body"), inner, sequential=True,
-                  prefix=prefix, graph=graph, prev=prev)
+                  prefix=site.prefix, graph=graph, prev=prev)
         if impl.builtin:  # an error in archc's library rows is the error of the row using them
             self.diags[start:] = [replace(doc.diag(rpath, f"{impl.op}: {d.message}", d.code),
                                           hint=library_hint(d, d.hint))
@@ -340,12 +358,15 @@ class Expander:
         refs = [row.from_] if isinstance(row.from_, str) else row.from_
         return [alias.get(r, r) for r in refs]
 
-    def node(self, row, doc, rpath, env, rep, graph, alias, prev, sequential, scaled) -> Node:
+    def node(self, row: Row, site: Site, alias: dict, prev: str) -> Node:
+        """One repeat of a row as a node of ``site.graph``, reading ``prev`` unless it says
+        ``from:`` (``alias``: disabled rows, by name, to the node their input came from)."""
+        graph, doc, rpath, env, rep = site.graph, site.doc, site.path, site.env, site.repeat
         self.layers += 1
         if self.layers > self.max_layers:
             raise self.over_budget(doc, rpath)
         index = str(len(graph.order))
-        if sequential:
+        if site.sequential:
             node_id, name = index, index
         elif row.name:
             node_id, name = row.name, row.name
@@ -357,17 +378,18 @@ class Expander:
         if row.op is None:
             # A stage made from a named row with n repeats: its one inner row is the row itself.
             inner = (*rpath, _SELF) if _is_stage(row) else (*rpath, "seq")
-            node.body = self.rows(row.seq, doc, inner, env, sequential=True, scaled=scaled)
+            node.body = self.rows(row.seq, doc, inner, env, sequential=True,
+                                  scaled=site.scaled)
             return node
         # Repeats after the first get the same arguments from the same environment: evaluate
         # them once (a row's expressions can be long; n can be large).
-        key = (id(row), id(env), rep > 0, scaled)
+        key = (id(row), id(env), rep > 0, site.scaled)
         cached = self._args.get(key)
         if cached is not None:  # the entry holds row and env, so their ids are not reused
             args = cached[2]
         else:
             errors = len(self.diags)
-            args = self.args(row, impl, doc, rpath, env, rep, scaled)
+            args = self.args(row, impl, site)
             if len(self.diags) == errors:
                 self._args[key] = (row, env, args)
         node.args = dict(args)
