@@ -330,8 +330,9 @@ def _num(v: float) -> str:
 
 
 # --------------------------------------------------------------------------- blocks
-def _block_def(name: str, spec: BlockSpec, doc: Document, path: PathT, ops: dict[str, Op],
-               checker: _Checker, builtin: bool) -> BlockDef:
+def _block_def(name: str, spec: BlockSpec, path: PathT, checker: _Checker,
+               builtin: bool) -> BlockDef:
+    """The block at ``path`` of ``checker``'s document, its parameters' names checked."""
     params, pynames = [], set()
     for pname, p in spec.params.items():
         ppath = (*path, "params", pname)
@@ -375,7 +376,7 @@ def _block_def(name: str, spec: BlockSpec, doc: Document, path: PathT, ops: dict
                           hint=exc.hint)
         scope.add(lname)
     return BlockDef(name, spec.class_name or camel(name), spec.doc, spec.paper, tuple(params),
-                    lets, spec.body, spec.out, doc, path, builtin, inline=spec.inline)
+                    lets, spec.body, spec.out, checker.doc, path, builtin, inline=spec.inline)
 
 
 def _check_block_bodies(defs: dict[str, BlockDef], checker: _Checker) -> None:
@@ -471,7 +472,7 @@ def load_library(path: Path, known: dict[str, BlockDef]) -> dict[str, BlockDef]:
         raise SpecError(pydantic_diagnostics(exc, doc, (), _Library)) from None
     ops: dict[str, Op] = {**PRIMITIVES, **known}
     checker = _Checker(doc, ops)
-    defs = {name: _block_def(name, b, doc, ("blocks", name), ops, checker, True)
+    defs = {name: _block_def(name, b, ("blocks", name), checker, True)
             for name, b in lib.blocks.items()}
     ops.update(defs)
     _check_block_bodies(defs, checker)
@@ -523,7 +524,7 @@ def validate(doc: Document) -> CheckedSpec:
         if isinstance(ops.get(name), Primitive):
             checker.error(bpath, f"{name!r} is a built-in op and cannot be redefined", "E223",
                           key=True)
-        defs[name] = _block_def(name, bspec, doc, bpath, ops, checker, False)
+        defs[name] = _block_def(name, bspec, bpath, checker, False)
     ops.update(defs)
     _check_block_bodies(defs, checker)
     for pname in spec.params:
