@@ -76,3 +76,13 @@ def test_committed_specs_drop_nothing():
 
     for path in sorted(glob.glob("specs/*.yaml")):
         assert archc.compile_spec(path).warnings == (), path
+
+
+def test_row_order_is_a_topological_order_of_the_graph():
+    """Code iterates containers in row order; that is only right because a row reads rows
+    above it (validation, E205), so every edge of Graph.g points forward."""
+    for name in ("googlenet", "resnet18", "efficientnet_b0", "squeezenet1_1"):
+        model = archc.compile_spec(f"specs/{name}.yaml")
+        for container in [model.graph] + [n.body for n in walk(model.graph) if n.body]:
+            place = {nid: i for i, nid in enumerate(container.order)}
+            assert all(place[a] < place[b] for a, b in container.g.edges), name
