@@ -15,6 +15,7 @@ import types
 from torch import nn
 
 from .codegen import factory_name, generate_source
+from .codegen.audit import audit_source
 from .ir.shapes import Model
 
 # sha256 of a source -> its module: building a spec again reuses its program, so a loop of
@@ -23,12 +24,14 @@ _PROGRAMS: dict[str, types.ModuleType] = {}
 
 
 def load_program(source: str, stem: str) -> types.ModuleType:
-    """Execute generated ``source`` (already audited by ``generate_source``) as a module named
-    after ``stem`` and the source's hash."""
+    """Execute generated ``source`` as a module named after ``stem`` and the source's hash.
+    The source passes the allow-list audit here, right before it runs, whoever produced it
+    (``generate_source`` audits it too, before anything is written)."""
     digest = hashlib.sha256(source.encode()).hexdigest()
     module = _PROGRAMS.get(digest)
     if module is not None:
         return module
+    audit_source(source)  # the only exec in archc runs nothing the audit has not passed
     filename = f"<archc:{stem}:{digest[:12]}>"
     # mtime None: linecache.checkcache keeps the entry although no such file exists
     linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)

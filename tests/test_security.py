@@ -131,12 +131,26 @@ UNSAFE_YAML = {"load", "load_all", "unsafe_load", "full_load", "Loader", "Unsafe
                "FullLoader"}
 
 
+def _is_audited_exec(path: Path, tree: ast.Module, call: ast.Call) -> bool:
+    """The one exec (and its compile) archc has: torch_backend.load_program runs generated
+    source, and only after audit_source passed it in the same function."""
+    if path.name != "torch_backend.py" or call.func.id not in ("exec", "compile"):
+        return False
+    [fn] = [f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name == "load_program"]
+    inside = any(n is call for n in ast.walk(fn))
+    calls = [n for n in ast.walk(fn) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
+    audit = [n.lineno for n in calls if n.func.id == "audit_source"]
+    return inside and bool(audit) and min(audit) < call.lineno
+
+
 @pytest.mark.parametrize("path", SOURCE, ids=lambda p: str(p.relative_to(ROOT)))
 def test_source_has_no_dynamic_code_or_unsafe_loading(path: Path):
     tree = ast.parse(path.read_text(encoding="utf-8"))
     for node in ast.walk(tree):
         where = f"{path.name}:{getattr(node, 'lineno', '?')}"
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            if _is_audited_exec(path, tree, node):
+                continue
             assert node.func.id not in BANNED_CALLS, where
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
@@ -148,10 +162,10 @@ def test_source_has_no_dynamic_code_or_unsafe_loading(path: Path):
                 node.value.id == "yaml":
             assert node.attr not in UNSAFE_YAML, where
         if isinstance(node, ast.Call) and any(k.arg == "shell" for k in node.keywords):
-            assert False, f"{where}: subprocess with shell="
+            raise AssertionError(f"{where}: subprocess with shell=")
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
                 node.func.attr in ("import_module", "getattr") and path.name != "registry.py":
-            assert False, where
+            raise AssertionError(where)
 
 
 def test_getattr_only_on_fixed_tables():
