@@ -102,3 +102,17 @@ def test_backbone_feature_info_describes_the_returned_maps(name):
     assert [i["num_chs"] for i in info] == [m.shape[1] for m in maps]
     assert [i["reduction"] for i in info] == [64 // m.shape[-1] for m in maps] == [4, 8, 16, 32]
     assert all(torch.equal(found[i["module"]], m) for i, m in zip(info, maps, strict=True))
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v3_large", "efficientnet_b0"])
+def test_backbones_that_run_slices_trace_with_fx(name):
+    """A backbone returning maps from inside one group runs the group's layers in slices; it
+    traces with torch.fx (calling a slice built an unregistered nn.Sequential fx could not
+    trace) and the traced module computes the same maps."""
+    torch = pytest.importorskip("torch")
+    model = archc.build_model(SPECS / f"{name}.yaml", features=True).eval()
+    traced = torch.fx.symbolic_trace(model)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        for a, b in zip(model(x), traced(x), strict=True):
+            assert torch.equal(a, b)

@@ -377,11 +377,18 @@ def backbone_forward(steps, em: Emitter) -> list[str]:
              "        features: list[Tensor] = []"]
     for step in steps:
         node = step.node
+        if _is_module(node) and step.start is not None:
+            # iterate the slice's registered layers: calling the slice itself would build an
+            # unregistered nn.Sequential, which torch.fx cannot trace
+            shape = step.point.shape if step.point else node.body.nodes()[step.end - 1].out_shape
+            lines.append(f"        for layer in self.{node.name}[{step.start}:{step.end}]:")
+            lines.append(f"            x = layer(x)  # {describe(shape)}")
+            if step.point:
+                stride = f"stride {step.point.stride}" if step.point.stride else "feature"
+                lines.append(f"        features.append(x)  # {step.point.path}, {stride}")
+            continue
         if _is_module(node):
-            target = f"self.{node.name}"
-            if step.start is not None:
-                target += f"[{step.start}:{step.end}]"
-            call = f"{target}(x)"
+            call = f"self.{node.name}(x)"
         else:
             call = node.impl.call_source(em.vals(node, forward=True)[0], ["x"])
         shape = step.point.shape if step.point else (
