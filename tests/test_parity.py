@@ -130,6 +130,41 @@ def test_weights_load_strictly_and_outputs_match(name, tmp_path):
     assert_outputs_match(ref, [live, gen], x)
 
 
+# (spec, width) -> torchvision's parameter count at that width_mult: the MobileNetV3 specs are
+# right at every width, the head's linear and last conv included (torchvision scales both).
+WIDTHS = {
+    ("mobilenet_v3_large", 0.75): 3_377_576,
+    ("mobilenet_v3_large", 1.25): 8_164_744,
+    ("mobilenet_v3_small", 0.75): 1_653_920,
+    ("mobilenet_v3_small", 1.25): 3_644_912,
+}
+
+
+@pytest.mark.parametrize(("name", "width"), sorted(WIDTHS))
+def test_mobilenet_v3_at_another_width_is_torchvisions(name, width, tmp_path):
+    """``--set scaling.width=W`` on the base spec is ``mobilenet_v3_*(width_mult=W)``: counts,
+    MACs, strict loading into the live model and the generated module, equal outputs."""
+    overrides = [f"scaling.width={width}"]
+    spec = SPECS / f"{name}.yaml"
+    factory = functools.partial(getattr(tv, name), width_mult=width)
+    model = archc.compile_spec(spec, overrides=overrides)
+    with torch.device("meta"):
+        ref = factory()
+    assert model.params == count_params(ref) == WIDTHS[name, width]
+    assert model.macs == count_macs(ref, tuple(model.input_shape), device="meta")
+    assert model.warnings == ()
+    x = parity_input(SHAPE)
+    ref = unit_scale_weights(ref.to_empty(device="cpu"), seed=0, batch=x)
+    path = tmp_path / f"{name}_width.py"
+    path.write_text(archc.generate(spec, overrides=overrides))
+    module = import_file(path, f"_gen_{name}_width_{tmp_path.name}")
+    with torch.device("meta"):
+        live = archc.build_model(spec, overrides=overrides)
+        gen = getattr(module, name)()
+    load_same_weights(ref, live, gen)
+    assert_outputs_match(ref, [live, gen], x)
+
+
 @pytest.mark.parametrize("name", ["resnet18", "googlenet", "mobilenet_v2", "efficientnet_b0"])
 def test_a_wrong_wiring_fails_the_comparison(name, tmp_path):
     """The comparison can fail for the right reason: two input channels of one convolution
