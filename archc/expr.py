@@ -55,6 +55,12 @@ FUNCTIONS: dict[str, tuple[Callable, str, str | None]] = {
     "ceil": (math.ceil, "math.ceil", "math"),
     "floor": (math.floor, "math.floor", "math"),
     "make_divisible": (make_divisible, "_make_divisible", "make_divisible"),
+    # RegNet's width rule (log/pow), MNASNet's rates: domains checked first, in _math_call
+    "log": (math.log, "math.log", "math"),
+    "log2": (math.log2, "math.log2", "math"),
+    "exp": (math.exp, "math.exp", "math"),
+    "sqrt": (math.sqrt, "math.sqrt", "math"),
+    "pow": (math.pow, "math.pow", "math"),
 }
 
 _BINOPS = {
@@ -306,6 +312,46 @@ def _round(value, ndigits=None):
     return round(value, ndigits) if ndigits is not None else round(value)
 
 
+# exp(x) above this is beyond MAX_MAGNITUDE: refused before math.exp allocates or overflows
+_EXP_LIMIT = math.log(MAX_MAGNITUDE)
+_ARITY = {"log": (1, 2), "log2": (1, 1), "exp": (1, 1), "sqrt": (1, 1), "pow": (2, 2)}
+
+
+def _math_call(name: str, args: list) -> float:
+    """``log``/``log2``/``exp``/``sqrt``/``pow``, their domain and size checked before they
+    run: a spec's mistake is a located error, never a math exception or a huge number."""
+    low, high = _ARITY[name]
+    if not low <= len(args) <= high:
+        count = str(low) if low == high else f"{low} or {high}"
+        raise ExprError(f"{name}() takes {count} argument{'s' if high > 1 else ''}, "
+                        f"got {len(args)}")
+    if not all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in args):
+        raise ExprError(f"{name}() takes numbers")
+    x = args[0]
+    if name in ("log", "log2") and x <= 0:
+        raise ExprError(f"{name}() of {_number(x)}: the argument must be > 0")
+    if name == "log" and len(args) == 2 and (args[1] <= 0 or args[1] == 1):
+        raise ExprError(f"log() to base {_number(args[1])}: the base must be > 0 and not 1")
+    if name == "sqrt" and x < 0:
+        raise ExprError(f"sqrt() of {_number(x)}: the argument must be >= 0")
+    if name == "exp" and x > _EXP_LIMIT:
+        raise ExprError(f"exp() of {_number(x)} is beyond {MAX_MAGNITUDE:.0e} (the argument "
+                        f"must be <= {_EXP_LIMIT:.4g})")
+    if name == "pow":
+        base, exponent = args
+        if abs(exponent) > 64:
+            raise ExprError("pow() exponent too large (at most 64 either way)")
+        if abs(base) > MAX_MAGNITUDE:
+            raise ExprError("value out of range")
+        if base == 0 and exponent < 0:
+            raise ExprError("pow() of 0 to a negative exponent: division by zero")
+        if base < 0 and exponent != int(exponent):
+            raise ExprError("pow() of a negative number to a fractional exponent")
+        if base != 0 and exponent * math.log10(abs(base)) > math.log10(MAX_MAGNITUDE):
+            raise ExprError("value out of range")
+    return _check(FUNCTIONS[name][0](*args))
+
+
 def _eval(node: ast.AST, env: dict[str, object]) -> object:
     if isinstance(node, ast.Constant):
         return node.value
@@ -343,8 +389,16 @@ def _eval(node: ast.AST, env: dict[str, object]) -> object:
     if isinstance(node, ast.IfExp):
         return _eval(node.body if _eval(node.test, env) else node.orelse, env)
     if isinstance(node, ast.Call):
+        args = [_eval(a, env) for a in node.args]
+        if node.func.id in _ARITY:
+            try:
+                return _math_call(node.func.id, args)
+            except ExprError as exc:  # point at the call, not the expression's start
+                if exc.column == 1:
+                    exc.column = node.col_offset + 1
+                raise
         fn = _round if node.func.id == "round" else FUNCTIONS[node.func.id][0]
-        return _check(fn(*[_eval(a, env) for a in node.args]))
+        return _check(fn(*args))
     raise ExprError(f"unsupported expression node {type(node).__name__}")
 
 

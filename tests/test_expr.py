@@ -76,3 +76,46 @@ def test_python_spelling_evaluates_like_archc(a, b, w):
     # compare against Python's own evaluation of the same text (test-only use of compile)
     expected = eval(compile(python, "<expr>", "eval"), {"math": math}, env)  # noqa: S307
     assert e.evaluate(env) == expected
+
+
+@pytest.mark.parametrize("text, value", [
+    ("log(8, 2)", 3.0), ("log2(1024)", 10.0), ("exp(0)", 1.0), ("sqrt(2.25)", 1.5),
+    ("pow(2, 10)", 1024.0), ("round(log(exp(3)))", 3),
+    # RegNetY-400MF's width rule: w0 * wm ** round(log(w / w0) / log(wm)), quantised to 8
+    ("int(round(24 * pow(2.5, round(log(61.2 / 24) / log(2.5))) / 8) * 8)", 64),
+])
+def test_math_functions(text, value):
+    assert parse(text).evaluate({}) == value
+
+
+@pytest.mark.parametrize("text, message, column", [
+    ("1 + log(0)", "log() of 0: the argument must be > 0", 5),
+    ("log2(-1)", "must be > 0", 1),
+    ("log(8, 1)", "the base must be > 0 and not 1", 1),
+    ("sqrt(-4)", "sqrt() of -4: the argument must be >= 0", 1),
+    ("exp(800)", "exp() of 800 is beyond", 1),
+    ("exp(40)", "exp() of 40 is beyond", 1),
+    ("pow(2, 100)", "exponent too large", 1),
+    ("pow(10, 16)", "value out of range", 1),
+    ("pow(2, -1e300)", "exponent too large", 1),
+    ("pow(-8, 0.5)", "negative number to a fractional exponent", 1),
+    ("pow(0, -1)", "division by zero", 1),
+    ("sqrt('a')", "sqrt() takes numbers", 1),
+    ("log()", "log() takes 1 or 2 arguments, got 0", 1),
+    ("pow(2)", "pow() takes 2 arguments, got 1", 1),
+])
+def test_math_functions_check_their_domain_first(text, message, column):
+    with pytest.raises(ExprError) as exc:
+        parse(text).evaluate({})
+    assert message in exc.value.message
+    assert exc.value.column == column
+
+
+def test_math_functions_print_as_math_module_calls():
+    e = parse("pow(wm, round(log(w / w0) / log(wm))) + sqrt(exp(x)) + log2(x)")
+    assert e.to_python() == ("math.pow(wm, round(math.log(w / w0) / math.log(wm)))"
+                             " + math.sqrt(math.exp(x)) + math.log2(x)")
+    assert e.helpers() == {"math"}
+    env = {"wm": 2.5, "w": 61.2, "w0": 24, "x": 1.5}
+    expected = eval(compile(e.to_python(), "<expr>", "eval"), {"math": math}, env)  # noqa: S307
+    assert e.evaluate(env) == expected

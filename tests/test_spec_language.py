@@ -159,3 +159,43 @@ def test_diff_reports_rows_and_totals(cli):
 def test_ops_lists_library_blocks(cli):
     code, out, _ = cli("ops")
     assert code == 0 and "inverted_residual  (block)" in out and "    t: float, required" in out
+
+
+MATHY = """\
+name: Mathy
+input: [3, 16, 16]
+params:
+  wm: 2.5
+blocks:
+  widen:
+    params:
+      c: {type: int, py: out_channels}
+    let:
+      hidden: int(round(sqrt(in_channels * c) + log2(c)))
+    body:
+      - {name: expand, op: conv, c: hidden, k: 1}
+      - {name: project, op: conv, c: c, k: 1}
+layers:
+  - {name: stem, op: conv, c: "int(round(pow(wm, 2) * exp(0) * log(8, 2)))", k: 3}
+  - {name: body, op: widen, c: 16}
+"""
+
+
+def test_math_functions_in_a_spec_generate_and_run(write_spec, tmp_path):
+    torch = pytest.importorskip("torch")
+    from .conftest import import_file
+
+    path = write_spec(MATHY, "mathy.yaml")
+    stem, body = archc.compile_spec(path).graph.nodes()
+    assert stem.out_shape[0] == 19  # round(2.5 ** 2 * 1 * 3)
+    expand = next(n for n in body.body.nodes() if n.name == "expand")
+    assert expand.out_shape[0] == 21  # round(sqrt(19 * 16) + log2(16)) = round(17.44 + 4)
+    source = archc.generate(path)
+    assert "import math" in source and "math.sqrt(" in source and "math.log2(" in source
+    target = tmp_path / "mathy.py"
+    target.write_text(source)
+    gen = import_file(target).mathy().eval()
+    live = archc.build_model(path).eval()
+    gen.load_state_dict(live.state_dict(), strict=True)
+    x = torch.randn(1, 3, 16, 16)
+    torch.testing.assert_close(gen(x), live(x))

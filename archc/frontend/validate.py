@@ -294,7 +294,13 @@ def _yaml_repr(value) -> str:
 def bad_name(name: str) -> bool:
     """Names that cannot become Python identifiers in generated code."""
     return (not re.match(IDENT, name) or keyword.iskeyword(name) or name in RESERVED_NAMES
-            or name in expr.FUNCTIONS or name.startswith("__") or name in BUILTINS)
+            or _shadows_function(name) or name.startswith("__") or name in BUILTINS)
+
+
+def _shadows_function(name: str) -> bool:
+    """A local named like a function the generated code spells bare (``round``) would hide
+    it; ``exp``, MobileNetV3's column, is fine: generated code calls ``math.exp``."""
+    return name in expr.FUNCTIONS and expr.FUNCTIONS[name][1] == name
 
 
 def python_name_problem(name: str) -> str | None:
