@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from .. import expr
 from ..diagnostics import Diagnostic, SpecError
 from ..frontend import BlockDef, CheckedSpec
 from ..frontend.loader import Budget
@@ -288,7 +289,56 @@ def infer(checked: CheckedSpec, budget: Budget | None = None) -> Model:
                  sum(n.macs for n in nodes if n.id not in aux),
                  sum(n.macs for n in nodes if n.id in aux),
                  sum(n.activations for n in nodes if n.id not in aux),
-                 dropped_rows(checked, graph))
+                 (*spec_warnings(checked), *dropped_rows(checked, graph)))
+
+
+WIDTH_UNUSED, CHANNELS_LAST = "W002", "W003"
+
+
+def spec_warnings(checked: CheckedSpec) -> tuple[Diagnostic, ...]:
+    """Settings that build a model but likely not the one meant: a width multiplier that
+    scales nothing (every channel column an expression that ignores ``width``), and an input
+    written channels-last ([224, 224, 3] builds a 224-channel first layer)."""
+    spec, doc, found = checked.spec, checked.document, []
+    if spec.scaling.width != 1.0 and not _uses_width(spec.layers, checked.ops):
+        found.append(doc.diag(("scaling", "width"), f"scaling.width is {spec.scaling.width:g} "
+                              "but scales nothing: no channel column is a number, and no "
+                              "expression reads 'width'", WIDTH_UNUSED, hint="write channel "
+                              "columns as numbers, or read 'width' in their expressions"))
+    shape = spec.input
+    if len(shape) == 3 and 1 <= shape[2] <= 4 and min(shape[0], shape[1]) >= 8 * shape[2]:
+        found.append(doc.diag(("input",), f"input {list(shape)} looks channels-last: the "
+                              f"first layer gets {shape[0]} input channels", CHANNELS_LAST,
+                              hint=f"input is [C, H, W]: write [{shape[2]}, {shape[0]}, "
+                              f"{shape[1]}] for {shape[2]}-channel {shape[0]}x{shape[1]} "
+                              "images"))
+    return tuple(replace(d, severity="warning") for d in found)
+
+
+def _uses_width(rows, ops) -> bool:
+    """Whether a row of the spec's own (block bodies never see ``width``) writes a number in a
+    channel column, which the multiplier scales, or an expression that reads ``width``."""
+    for row in rows:
+        impl = ops.get(row.op) if row.op else None
+        scaled = {p.name for p in impl.params if p.scale == "channels"} if impl else set()
+        for key, value in row.args.items():
+            if key in scaled and isinstance(value, int) and not isinstance(value, bool):
+                return True
+        texts = [v for v in (*row.args.values(), row.n, row.when) if isinstance(v, str)]
+        texts += [v for x in row.args.values() if isinstance(x, list) for v in x
+                  if isinstance(v, str)]
+        if any("width" in _names(t) for t in texts):
+            return True
+        if row.seq is not None and _uses_width(row.seq, ops):
+            return True
+    return False
+
+
+def _names(text: str) -> frozenset[str]:
+    try:
+        return expr.parse(text).names
+    except expr.ExprError:  # not an expression (a string column): reads nothing
+        return frozenset()
 
 
 def at_input(model: Model, shape: Shape, budget: Budget | None = None) -> Model:
