@@ -199,3 +199,40 @@ def test_math_functions_in_a_spec_generate_and_run(write_spec, tmp_path):
     gen.load_state_dict(live.state_dict(), strict=True)
     x = torch.randn(1, 3, 16, 16)
     torch.testing.assert_close(gen(x), live(x))
+
+
+NORMED = """\
+name: Normed
+input: [3, 16, 16]
+params:
+  bn_decay: 0.9997
+norm: {eps: "1e-3 * 1", momentum: 1 - bn_decay}
+layers:
+  - {name: conv, op: conv, c: 8, k: 3}
+  - {name: bn, op: batch_norm}
+"""
+
+
+def test_norm_defaults_take_expressions(write_spec, cli):
+    path = write_spec(NORMED)
+    bn = archc.compile_spec(path).graph.nodes()[1]
+    assert (bn.args["eps"], bn.args["momentum"]) == (0.001, 1 - 0.9997)  # MNASNet's momentum
+    assert "eps=0.001, momentum=0.00029999999999996696" in archc.generate(path)
+    code, _, _ = cli("check", str(path), "--set", "params.bn_decay=0.99")
+    assert code == 0
+    bad = write_spec(NORMED.replace('"1e-3 * 1"', '"1 - 1"').replace("- bn_decay", "+ bn_decy")
+                     .replace("momentum:", "momentum: 2 *"), "bad.yaml")
+    code, _, err = cli("check", str(bad))
+    assert code == 1 and "Traceback" not in err
+    assert "bad.yaml:5:13: error[E211]: norm.eps must be a finite number greater than 0; " \
+        "'1 - 1' gives 0" in err
+    assert "bad.yaml:5:32: error[E213]: unknown name 'bn_decy'" in err
+    assert "did you mean 'bn_decay'?" in err
+    code, _, err = cli("check", str(write_spec(NORMED.replace("1 - bn_decay", "1 + bn_decay"),
+                                               "big.yaml")))
+    assert code == 1 and "big.yaml:5:35: error[E211]: norm.momentum must be a finite number " \
+        "between 0 and 1; '1 + bn_decay' gives 1.9997" in err
+    code, _, err = cli("check", str(write_spec(NORMED.replace('"1e-3 * 1"', '"sqrt(-1)"'),
+                                               "dom.yaml")))
+    assert code == 1 and "dom.yaml:5:13: error[E212]: in expression 'sqrt(-1)': sqrt() of -1" \
+        in err

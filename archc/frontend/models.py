@@ -11,7 +11,7 @@ from __future__ import annotations
 import builtins
 import keyword
 import re
-from typing import Literal, Union
+from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
@@ -72,9 +72,14 @@ class Paper(_Strict):
 class Norm(_Strict):
     """Defaults for every batch_norm row (reference families differ)."""
 
-    eps: float = Field(1e-5, gt=0, allow_inf_nan=False, description="BatchNorm epsilon.")
-    momentum: float = Field(0.1, ge=0, le=1, allow_inf_nan=False,
-                            description="BatchNorm running-stat momentum.")
+    # A number, or an expression of the spec's params, width and depth (MNASNet's momentum is
+    # `1 - 0.9997`): validation evaluates it, so later stages read plain floats.
+    eps: Annotated[float, Field(gt=0, allow_inf_nan=False)] | str = Field(
+        1e-5, description="BatchNorm epsilon (> 0): a number or an expression "
+        "(e.g. '1e-3 * 1') of the spec's params, width and depth.")
+    momentum: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | str = Field(
+        0.1, description="BatchNorm running-stat momentum (0 to 1): a number or an expression "
+        "(e.g. '1 - 0.9997') of the spec's params, width and depth.")
 
 
 class Row(BaseModel):

@@ -5,6 +5,7 @@ definitions). Every problem becomes a located diagnostic; all of a file's proble
 from __future__ import annotations
 
 import keyword
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -553,9 +554,46 @@ def validate(doc: Document) -> CheckedSpec:
             checker.error(("layers", i, "from"), "only auxiliary rows may read an auxiliary "
                           "row", "E216")
     _check_weights(spec, checker)
+    spec = _evaluate_norm(spec, checker)
     if checker.diags:
         raise SpecError(sorted(checker.diags, key=lambda d: (d.line, d.column)))
     return CheckedSpec(doc, spec, ops)
+
+
+_NORM_RANGE = {"eps": (lambda v: v > 0, "greater than 0"),
+               "momentum": (lambda v: 0 <= v <= 1, "between 0 and 1")}
+
+
+def _evaluate_norm(spec: Spec, checker: _Checker) -> Spec:
+    """The spec with ``norm:`` expressions (``momentum: 1 - 0.9997``) evaluated to floats with
+    its params, width and depth; a value out of range is a located error."""
+    env = {**spec.params, "width": spec.scaling.width, "depth": spec.scaling.depth}
+    values = {}
+    for field, (ok, wanted) in _NORM_RANGE.items():
+        text, path = getattr(spec.norm, field), ("norm", field)
+        if not isinstance(text, str):
+            continue
+        try:
+            parsed = expr.parse(text)
+            unknown = sorted(parsed.names - set(env))
+            if unknown:
+                checker.error(path, f"unknown name {unknown[0]!r} in expression "
+                              f"{expr.shorten(text)!r}", "E213",
+                              hint=expr.did_you_mean(unknown[0], env))
+                continue
+            value = parsed.evaluate(env)
+        except expr.ExprError as exc:
+            checker.error(path, f"in expression {expr.shorten(text)!r}: {exc.message}", "E212",
+                          hint=exc.hint)
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                not math.isfinite(value) or not ok(value):
+            checker.error(path, f"norm.{field} must be a finite number {wanted}; "
+                          f"{expr.shorten(text)!r} gives {expr.shorten(repr(value), 24)}", "E211")
+            continue
+        values[field] = float(value)
+    return spec.model_copy(update={"norm": spec.norm.model_copy(update=values)}) if values \
+        else spec
 
 
 # torch.hub's check_hash reads the expected hash from the file name: the first -HEX. in it.
