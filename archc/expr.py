@@ -261,9 +261,10 @@ def shorten(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def did_you_mean(word: str, choices) -> str | None:
-    """A "did you mean" hint for a misspelled name, or None."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+def did_you_mean(word: str, choices, cutoff: float = 0.6) -> str | None:
+    """A "did you mean" hint for a misspelled name, or None. ``cutoff`` is difflib's
+    similarity (0.8: a typo, not another word sharing a suffix like layer_norm/batch_norm)."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
     return f"did you mean {close[0]!r}?" if close else None
 
 

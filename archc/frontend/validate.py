@@ -28,6 +28,15 @@ from .names import (
 from .registry import BlockDef, Op, builtin_ops, camel, used_ops
 
 RESERVED_NAMES = {"input", "in_channels", "self", "x", "out", "torch", "nn", "math", "super"}
+RESERVED_REASONS = {
+    "input": "'from: input' reads the model's (or block's) input",
+    "in_channels": "it is the block's input channel count, bound by archc",
+    "self": "'self' is the module in every generated method",
+    "x": "'x' is the input variable of forward()",
+    "out": "'out' is the running output variable of forward()",
+    "torch": "the generated module imports torch", "nn": "the generated module imports torch.nn",
+    "math": "the generated module imports math", "super": "every generated __init__ calls super()",
+}
 _YAML11_BOOLS = {"yes", "no", "on", "off", "y", "n"}
 _TYPE_NAMES = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}
 
@@ -155,7 +164,8 @@ class _Checker:
                 if row.name in names:
                     self.error((*rpath, "name"), f"duplicate row name {row.name!r}", "E201")
                 if row.name in RESERVED_NAMES:
-                    self.error((*rpath, "name"), f"{row.name!r} is reserved", "E201")
+                    self.error((*rpath, "name"), f"{row.name!r} is reserved: "
+                               f"{RESERVED_REASONS[row.name]}", "E201")
             self.refs(row, rpath, names, in_seq)
             if row.when is not None and isinstance(row.when, str):
                 self.expression(row.when, (*rpath, "when"), scope)
@@ -208,8 +218,7 @@ class _Checker:
         op = self.ops.get(row.op)
         if op is None:
             self.error((*rpath, "op"), f"unknown op {row.op!r}", "E206",
-                       hint=expr.did_you_mean(row.op, self.ops) or "run 'archc ops' to list "
-                       "the available ops")
+                       hint=op_hint(row.op, self.ops))
             return
         declared = {p.name: p for p in op.params}
         args = row.args
@@ -285,6 +294,27 @@ class _Checker:
                        "E213", hint=hint)
 
 
+# Ops users reach for that archc does not have: a near spelling of another op
+# (layer_norm -> batch_norm) would build a different model without a word.
+FUTURE_OPS = {
+    "layer_norm": "LayerNorm", "group_norm": "GroupNorm", "instance_norm": "InstanceNorm2d",
+    "multihead_attention": "MultiheadAttention", "attention": "attention",
+    "permute": "permute", "reshape": "reshape", "chunk": "channel split", "split": "split",
+}
+
+
+def op_hint(name: str, ops) -> str:
+    """The hint for an unknown op: a plain typo of an op (difflib 0.8), never a different op
+    for a name that is an op of another kind."""
+    if name in FUTURE_OPS:
+        return (f"{name} ({FUTURE_OPS[name]}) is not an archc op yet (a Python plugin can "
+                "add it); run 'archc ops' to list the available ops")
+    swapped = [op for op in ops if sorted(op) == sorted(name)]  # cnov: letters transposed
+    return expr.did_you_mean(name, ops, cutoff=0.8) or (
+        f"did you mean {swapped[0]!r}?" if swapped else "run 'archc ops' to list the "
+        "available ops")
+
+
 def _yaml_repr(value) -> str:
     """A value as YAML would spell it (true, not True)."""
     if isinstance(value, bool):
@@ -345,6 +375,7 @@ def _block_def(name: str, spec: BlockSpec, path: PathT, checker: _Checker,
         ppath = (*path, "params", pname)
         why = python_name_problem(pname)
         if bad_name(pname) or pname in RESERVED_ROW_KEYS or why:
+            why = RESERVED_REASONS.get(pname) or why
             checker.error(ppath, f"{pname!r} cannot be a parameter name" + (
                 f": {why}" if why else ""), "E220", key=True)
         pyname = p.py or pname
@@ -368,6 +399,7 @@ def _block_def(name: str, spec: BlockSpec, path: PathT, checker: _Checker,
         lpath = (*path, "let", lname)
         why = python_name_problem(lname)
         if bad_name(lname) or lname in scope or why:
+            why = RESERVED_REASONS.get(lname) or why
             checker.error(lpath, f"{lname!r} cannot be a 'let' name" + (f": {why}" if why else ""),
                           "E220", key=True)
         text = value if isinstance(value, str) else repr(value).lower() if isinstance(
