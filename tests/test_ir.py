@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 import archc
 from archc.ir import walk
+
+from .conftest import SPECS
 
 
 def _recursive(nodes, blocks):
@@ -86,3 +90,13 @@ def test_row_order_is_a_topological_order_of_the_graph():
         for container in [model.graph] + [n.body for n in walk(model.graph) if n.body]:
             place = {nid: i for i, nid in enumerate(container.order)}
             assert all(place[a] < place[b] for a, b in container.g.edges), name
+
+
+def test_the_ir_is_frozen_when_elaboration_returns():
+    """No stage after the elaboration pass can edit a node of the IR it reads."""
+    model = archc.compile_spec(SPECS / "resnet18.yaml")
+    nodes = list(walk(model.graph.nodes()))
+    assert len(nodes) > 50
+    for node in (nodes[0], nodes[-1]):
+        with pytest.raises(AttributeError, match="frozen"):
+            node.out_shape = (1, 1, 1)

@@ -56,6 +56,14 @@ class Node:
     macs: int = 0
     activations: int = 0  # output elements of every primitive inside, per sample
 
+    def __setattr__(self, key: str, value) -> None:
+        # The IR is written by the one elaboration pass (expansion, then shape inference) and
+        # frozen when it returns: no later stage edits a node (see freeze()).
+        if self.__dict__.get("_frozen"):
+            raise AttributeError(f"IR node {self.path or self.id!r} is frozen: {key} is "
+                                 "written by the elaboration pass only")
+        object.__setattr__(self, key, value)
+
     @property
     def kind(self) -> str:
         if self.op is None:

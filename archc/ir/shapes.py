@@ -284,6 +284,7 @@ def infer(checked: CheckedSpec, budget: Budget | None = None) -> Model:
                                   f"{acts * 4:,} bytes, more than the limit of "
                                   f"{budget.max_activation_bytes:,}", "E005",
                                   hint="raise the limit with --max-activation-bytes")])
+    freeze(graph)
     # MACs are those of an inference pass: auxiliary heads run only in training.
     return Model(checked, graph, shape, out, sum(n.params for n in nodes),
                  sum(n.macs for n in nodes if n.id not in aux),
@@ -375,3 +376,10 @@ def published(model: Model, overrides: list[str] | None = None) -> dict:
     if errors:
         raise SpecError(errors)
     return out
+
+
+def freeze(graph: Graph) -> None:
+    """End of the elaboration pass: every node of ``graph`` refuses further attribute writes,
+    so no later stage (codegen, tools) can edit the IR it reads."""
+    for node in walk(graph.nodes()):
+        object.__setattr__(node, "_frozen", True)
