@@ -7,8 +7,10 @@ from pathlib import Path
 from .diagnostics import Diagnostic, SpecError
 from .frontend import CheckedSpec, validate
 from .frontend.extends import apply_overrides, resolve
-from .frontend.loader import Budget, inside, load_file, load_text
+from .frontend.loader import Budget, Document, inside, load_file, load_text
 from .frontend.loader import spec_root as find_spec_root
+from .frontend.patch import Module
+from .ir.graph import Graph, build_graph
 from .ir.shapes import Model, infer, published
 
 
@@ -24,7 +26,7 @@ def load_spec(path: str | Path, budget: Budget | None = None,
         raise SpecError([Diagnostic(str(path), 1, 1, "the spec resolves to a file outside the "
                                     "spec root", "E006", hint=f"the spec root is {root}; "
                                     "--spec-root DIR widens it")])
-    doc = resolve(load_file(path, budget), budget, root=root)
+    doc = resolve(load_file(path, budget), budget, root=root, modules=modules)
     if overrides:
         doc = apply_overrides(doc, overrides)
     return validate(doc)
@@ -47,3 +49,29 @@ def compile_spec(spec: str | Path | CheckedSpec | Model, budget: Budget | None =
     model = infer(spec, budget)
     published(model, overrides)  # a spec's own weights entry must fit its architecture
     return model
+
+
+def modules(doc: Document) -> list[Module]:
+    """Every module of the model ``doc`` describes, by module path, with the spec row it is
+    an instance of: what ``patch: {features.17: ...}`` looks up (expansion only, no shapes)."""
+    checked = validate(doc)
+    out: list[Module] = []
+
+    def visit(graph: Graph, block: tuple | None) -> None:
+        for node in graph.nodes():
+            if node.name is None:  # applied as a function: no module to patch
+                continue
+            inline = node.inline_row is not None
+            doc_, row = (node.inline_doc, node.inline_path) if inline else (node.doc,
+                                                                              node.row_path)
+            own = doc_ is checked.document and row[:1] == ("layers",)
+            out.append(Module(node.path, node.op or "seq", node.kind,
+                              row if own and block is None else None, node.repeat,
+                              node.repeats, block, node.inline_row.op if inline else None))
+            if node.body is not None:
+                inner = block or ((node.op, node.path, row if own else None)
+                                  if node.kind == "block" else None)
+                visit(node.body, inner)
+
+    visit(build_graph(checked), None)
+    return out

@@ -1,9 +1,11 @@
 """Variants: ``extends: base.yaml`` plus overrides, and ``--set`` from the command line.
 
 Merge rules: mappings merge key by key (recursively); any other value, lists included,
-replaces the base's. ``patch: {row_name: {column: value}}`` edits rows of the base found by
-name anywhere in its layers (``patch: {layer3: {n: 23}}`` makes ResNet-101 from ResNet-50).
-Diagnostics keep pointing at the file and line each value came from."""
+replaces the base's. ``patch: {row: {column: value}}`` edits rows of the base found by name
+anywhere in its layers (``patch: {layer3: {n: 23}}`` makes ResNet-101 from ResNet-50), by module
+path (``features.17``) or by spec path (``layers.0.seq.7``): see :mod:`.patch`. ``--set`` keys
+reach into lists by index. Diagnostics keep pointing at the file and line each value came
+from."""
 
 from __future__ import annotations
 
@@ -12,14 +14,17 @@ from pathlib import Path
 
 from ..diagnostics import SpecError
 from .loader import Budget, Document, PathT, load_file, load_text, spec_root
+from .patch import AddressError, Modules, apply_patch, step
 
 MAX_CHAIN = 16
 
 
 def resolve(doc: Document, budget: Budget | None = None, _chain: tuple = (),
-            root: str | Path | None = None) -> Document:
+            root: str | Path | None = None, modules: Modules | None = None) -> Document:
     """The document with its ``extends`` chain merged in (or unchanged without one). Bases
-    must lie inside ``root`` (default: :func:`~archc.frontend.loader.spec_root` of ``doc``)."""
+    must lie inside ``root`` (default: :func:`~archc.frontend.loader.spec_root` of ``doc``).
+    ``modules``: lists a document's modules, for patch keys that are module paths (a later
+    stage expands the model: :func:`archc.api.load_spec` passes it)."""
     data = doc.data
     if not isinstance(data, dict) or "extends" not in data:
         if isinstance(data, dict) and "patch" in data:
@@ -36,12 +41,12 @@ def resolve(doc: Document, budget: Budget | None = None, _chain: tuple = (),
     if len(chain) > MAX_CHAIN:
         raise SpecError([doc.diag(("extends",), "'extends' chain is too long", "E602")])
     base_doc = _load_base(doc, base_path, budget)
-    base = resolve(base_doc, budget, chain, root)
+    base = resolve(base_doc, budget, chain, root, modules)
     merged = Document(doc.path, doc.text, None)
     over = {k: v for k, v in data.items() if k not in ("extends", "patch")}
     merged.data = _Merge(base, doc, merged).merge(base.data, over, ())
     if "patch" in data:
-        _patch(merged, doc, data["patch"])
+        apply_patch(merged, doc, data["patch"], _Tree, modules)
     merged.data.pop("extends", None)
     return merged
 
@@ -173,46 +178,10 @@ class _Tree:
             out.keys.pop(p, None)
 
 
-def _find_rows(rows, path: PathT):
-    if not isinstance(rows, list):
-        return
-    for i, row in enumerate(rows):
-        if isinstance(row, dict):
-            yield row, (*path, i)
-            yield from _find_rows(row.get("seq"), (*path, i, "seq"))
-
-
-def _patch(merged: Document, doc: Document, patch) -> None:
-    if not isinstance(patch, dict):
-        raise SpecError([doc.diag(("patch",), "'patch' maps row names to the columns to change",
-                                  "E604")])
-    errors = []
-    rows = {row["name"]: (row, path) for row, path in
-            _find_rows(merged.data.get("layers"), ("layers",))
-            if isinstance(row.get("name"), str)}
-    merged_tree, over = _Tree(merged), _Tree(doc)
-    for name, change in patch.items():
-        if name not in rows:
-            from ..expr import did_you_mean
-
-            errors.append(doc.diag(("patch", name), f"patch names no row: {name!r}", "E604",
-                                   key=True, hint=did_you_mean(name, rows)))
-            continue
-        if not isinstance(change, dict):
-            errors.append(doc.diag(("patch", name), "a patch is a mapping of columns", "E604"))
-            continue
-        row, rpath = rows[name]
-        for key, value in change.items():
-            row[key] = value
-            merged_tree.drop((*rpath, key), merged)
-            over.copy(("patch", name, key), (*rpath, key), merged)
-    if errors:
-        raise SpecError(errors)
-
-
 def apply_overrides(doc: Document, overrides: list[str]) -> Document:
-    """``--set key=value``: a dotted key into the spec (bare names mean ``params.NAME``);
-    the value is read as YAML."""
+    """``--set key=value``: a dotted key into the spec (bare names mean ``params.NAME``); list
+    indices reach rows (``layers.0.seq.7.t=4``); missing mapping keys are made. The value is
+    read as YAML. A key that reaches nothing is an error naming the override."""
     for item in overrides:
         key, sep, raw = item.partition("=")
         parts = [p for p in key.strip().split(".") if p]
@@ -231,12 +200,27 @@ def apply_overrides(doc: Document, overrides: list[str]) -> Document:
                                               "use a dotted key, e.g. scaling.width=0.5"))])
             parts = ["params", parts[0]]
         value = load_text(f"v: {raw}" if raw.strip() else "v: null").data["v"]
-        node = doc.data
-        if not isinstance(node, dict):
+        if not isinstance(doc.data, dict):
             return doc
-        for part in parts[:-1]:
-            if not isinstance(node.get(part), dict):
-                node[part] = {}
-            node = node[part]
-        node[parts[-1]] = value
+        _set(doc, parts, value, item)
     return doc
+
+
+def _set(doc: Document, parts: list[str], value, item: str) -> None:
+    node, path = doc.data, ()
+    try:
+        for i, part in enumerate(parts[:-1]):
+            here = ".".join(parts[:i]) or "the spec"
+            if isinstance(node, dict) and node.get(part) is None:
+                node[part] = {}  # a missing (or null) mapping is made
+            node, seg = step(node, part, here)
+            path = (*path, seg)
+        last, here = parts[-1], ".".join(parts[:-1]) or "the spec"
+        if isinstance(node, list):
+            _, last = step(node, last, here)
+        elif not isinstance(node, dict):
+            step(node, last, here)  # raises: not a mapping or a list
+        node[last] = value
+    except AddressError as exc:
+        raise SpecError([doc.diag(path, f"--set {item.strip()}: {exc.message}", "E605",
+                                  hint=exc.hint)]) from None
