@@ -161,3 +161,15 @@ def test_cli_set_error(cli):
     code, _, err = cli("check", str(ROOT / "specs" / "mobilenet_v2.yaml"),
                        "--set", "layers.0.seq.99.t=4")
     assert code == 1 and "index 99 out of range (9 rows)" in err and "expected a list" not in err
+
+
+def test_docs_patch_example_compiles(tmp_path, t4_params):
+    """The variant example of docs/spec-language.md is real: it gives torchvision's count."""
+    import re
+
+    doc = (ROOT / "docs" / "spec-language.md").read_text(encoding="utf-8")
+    example = next(b for b in re.findall(r"```yaml\n(.*?)```", doc, re.S)
+                   if "extends: mobilenet_v2.yaml" in b and "features.17" in b)
+    shutil.copy(ROOT / "specs" / "mobilenet_v2.yaml", tmp_path / "mobilenet_v2.yaml")
+    (tmp_path / "child.yaml").write_text(example, encoding="utf-8")
+    assert compile_spec(tmp_path / "child.yaml").params == t4_params

@@ -274,7 +274,8 @@ class Spec(_Strict):
     extends: str | None = Field(None, description="Base spec (path relative to this file); this "
                                 "file states only what differs.")
     patch: dict[str, dict[str, Scalar | list | None]] | None = Field(
-        None, description="Column changes to rows of the base, by row name.")
+        None, description="Column changes to rows of the base, keyed by row name (layer3), "
+        "module path (features.17) or spec path (layers.0.seq.7).")
     blocks: dict[str, BlockSpec] = Field(default_factory=dict,
                                          description="Block types defined by this spec.")
     weights: dict[str, Weights] = Field(
