@@ -1,8 +1,8 @@
 """The one emitter for values that reach generated source (no torch, no jinja).
 
 Every spec value printed into a generated module goes through :func:`literal`: it can only spell
-a literal (a constant, ``-constant``, ``float("inf")``/``float("nan")`` or a list of those), and
-it proves that by parsing what it wrote back into the value before returning it.
+a literal (a constant, ``-constant``, ``float("inf")``/``float("nan")`` or a list or tuple of
+those), and it proves that by parsing what it wrote back into the value before returning it.
 """
 
 from __future__ import annotations
@@ -42,7 +42,10 @@ def _spell(value: object) -> str:
         if math.isfinite(value):
             return repr(float(value))
         return f'float("{value!r}")'
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, tuple):  # (1, 7): a kernel size as torchvision spells it
+        items = [_spell(v) for v in value]
+        return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+    if isinstance(value, list):
         return "[" + ", ".join(_spell(v) for v in value) + "]"
     raise LiteralError(f"no literal for {type(value).__name__}")
 
@@ -60,13 +63,16 @@ def _read(node: ast.AST) -> object:
         return float(node.args[0].value)
     if isinstance(node, ast.List):
         return [_read(e) for e in node.elts]
+    if isinstance(node, ast.Tuple):
+        return tuple(_read(e) for e in node.elts)
     raise LiteralError(f"not a literal: {ast.dump(node)[:80]}")
 
 
 def _same(a: object, b: object) -> bool:
     """Equal and of the same kind (1 is not True, 0.0 is not -0.0, NaN is NaN)."""
     if isinstance(a, (list, tuple)):
-        return isinstance(b, list) and len(a) == len(b) and all(map(_same, a, b))
+        return type(b) is (tuple if isinstance(a, tuple) else list) and len(a) == len(b) and \
+            all(map(_same, a, b))
     if isinstance(a, bool) or a is None:
         return a is b
     if isinstance(a, str):

@@ -14,9 +14,11 @@ from ..frontend import BlockDef, Row
 from ..frontend.names import MODULE_ATTRIBUTES
 from ..ir.graph import Node, _may_overwrite, walk
 from ..ops import ACTIVATIONS, Primitive, Val
+from ..ops.base import pair_val
 from .pysrc import Call, comment, pyexpr, render
 
-_PY_TYPES = {"int": "int", "float": "float", "bool": "bool", "str": "str"}
+_PY_TYPES = {"int": "int", "int2": "int | tuple[int, int]", "float": "float", "bool": "bool",
+             "str": "str"}
 OUT_NAMES = ("out_channels", "out_features")
 
 
@@ -671,5 +673,6 @@ def block_call(bdef: BlockDef, in_ch: Val, vals: dict[str, Val], given: list[str
             args.append(str(vals[p.name]))
     for p in bdef.params:
         if p.pyname not in OUT_NAMES and p.name in given:
-            args.append(f"{p.pyname}={vals[p.name]}")
+            val = pair_val(vals[p.name]) if p.type == "int2" else vals[p.name]
+            args.append(f"{p.pyname}={val}")
     return Call(bdef.class_name, args)

@@ -131,7 +131,9 @@ class Row(BaseModel):
 class ParamSpec(_Strict):
     """A parameter (table column) of a user-defined block."""
 
-    type: Literal["int", "float", "bool", "str"] = Field("int", description="Value type.")
+    type: Literal["int", "int2", "float", "bool", "str"] = Field(
+        "int", description="Value type; 'int2': an integer or a [height, width] pair (kernel, "
+        "stride, padding, dilation).")
     default: Scalar | None = Field(None, description="Default value; absent means required.")
     optional: bool = Field(False, description="Without a default, the parameter may be left out "
                            "and is then null (e.g. padding: automatic).")

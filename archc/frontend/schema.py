@@ -15,6 +15,7 @@ SCHEMA_ID = "https://archc.dev/schema/archc.schema.json"
 
 _TYPES = {
     "int": {"type": "integer"},
+    "int2": {"type": "integer"},  # or a [height, width] pair: see _column
     "float": {"type": "number"},
     "bool": {"type": "boolean"},
     "str": {"type": "string"},
@@ -31,6 +32,11 @@ def _column(param) -> dict:
         base["minimum"] = param.minimum
     if param.maximum is not None and param.type in ("int", "float"):
         base["maximum"] = param.maximum
+    if param.type == "int2" and not param.choices:
+        base["minimum"] = param.minimum
+        item = {k: v for k, v in base.items() if v is not None}
+        base = {"anyOf": [item, {"type": "array", "items": item, "minItems": 2,
+                                 "maxItems": 2, "description": "[height, width]"}]}
     options = [base] if param.type in ("str", "floats") else [base, _EXPR]
     if param.type == "str" and param.choices:
         options.append({"type": "string", "description": "a block parameter's name"})

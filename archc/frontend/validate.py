@@ -38,7 +38,8 @@ RESERVED_REASONS = {
     "math": "the generated module imports math", "super": "every generated __init__ calls super()",
 }
 _YAML11_BOOLS = {"yes", "no", "on", "off", "y", "n"}
-_TYPE_NAMES = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}
+_TYPE_NAMES = {"int": "an integer", "int2": "an integer or a [height, width] pair",
+               "float": "a number", "bool": "true or false", "str": "a string"}
 
 
 @dataclass
@@ -257,6 +258,9 @@ class _Checker:
                 elif isinstance(item, bool) or not isinstance(item, (int, float)):
                     self.error((*path, i), f"expected a number, got {item!r}", "E210")
             return
+        if param.type == "int2" and isinstance(value, list):
+            self.pair(param, value, path)
+            return
         if param.type == "bool" and isinstance(value, str) and value.lower() in _YAML11_BOOLS:
             self.error(path, f"column {param.name!r} must be true or false, got the string "
                        f"{value!r}", "E210", hint="specs use YAML 1.2: only true/false are "
@@ -267,6 +271,7 @@ class _Checker:
             return
         ok = {
             "int": isinstance(value, int) and not isinstance(value, bool),
+            "int2": isinstance(value, int) and not isinstance(value, bool),
             "float": isinstance(value, (int, float)) and not isinstance(value, bool),
             "bool": isinstance(value, bool),
             "str": False,
@@ -278,6 +283,19 @@ class _Checker:
                        f"{_yaml_repr(value)}", "E210")
             return
         check_range(param, value, lambda msg: self.error(path, msg, "E211"))
+
+    def pair(self, param: Param, value: list, path: PathT) -> None:
+        """An int2 column written as [height, width]: two integers, each in range."""
+        if len(value) != 2:
+            self.error(path, f"column {param.name!r} must be an integer or a [height, width] "
+                       f"pair, got {len(value)} values", "E210")
+            return
+        for i, item in enumerate(value):
+            if isinstance(item, bool) or not isinstance(item, int):
+                self.error((*path, i), f"column {param.name!r}: the {('height', 'width')[i]} "
+                           f"must be an integer, got {_yaml_repr(item)}", "E210")
+            else:
+                check_range(param, item, lambda msg: self.error((*path, i), msg, "E211"))
 
     def expression(self, text: str, path: PathT, scope: set[str]) -> None:
         try:
@@ -418,6 +436,24 @@ def _block_def(name: str, spec: BlockSpec, path: PathT, checker: _Checker,
                     lets, spec.body, spec.out, checker.doc, path, builtin, inline=spec.inline)
 
 
+def _check_pair_padding(bdef: BlockDef, path: PathT, rows, checker: _Checker) -> None:
+    """A conv whose kernel or dilation reads an int2 parameter states its padding: the default
+    (k - 1) // 2 * d has no one spelling in the generated class for an int and for a pair."""
+    pairs = {p.name for p in bdef.params if p.type == "int2"}
+    for i, row in enumerate(rows or []):
+        if row.seq is not None:
+            _check_pair_padding(bdef, (*path, i, "seq"), row.seq, checker)
+        if row.op != "conv" or not pairs or "p" in row.args:
+            continue
+        for key in ("k", "d"):
+            value = row.args.get(key)
+            if isinstance(value, str) and _names(value) & pairs:
+                checker.error((*path, i, key), f"column {key!r} reads an int2 parameter, so "
+                              "the conv needs an explicit 'p'", "E226", hint="add a padding "
+                              "parameter (type: int2) to the block and pass it as p")
+                break
+
+
 def _check_block_bodies(defs: dict[str, BlockDef], checker: _Checker) -> None:
     for bdef in defs.values():
         scope = {p.name for p in bdef.params} | {"in_channels"} | {n for n, _ in bdef.lets}
@@ -425,6 +461,7 @@ def _check_block_bodies(defs: dict[str, BlockDef], checker: _Checker) -> None:
         if bdef.out is not None and bdef.out not in names:
             checker.error((*bdef.path, "out"), f"'out' names no row: {bdef.out!r}", "E205",
                           hint=expr.did_you_mean(bdef.out, names))
+        _check_pair_padding(bdef, (*bdef.path, "body"), bdef.body, checker)
         bdef.uses = set(_ops_used(bdef.body))
         if bdef.inline:
             for i, r in enumerate(bdef.body):

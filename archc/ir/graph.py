@@ -255,7 +255,16 @@ class Expander:
                        f"gives {value!r}", "E303", hint="wrap it in round(), int() or "
                        "make_divisible()")
             return None
+        if p.type == "int2" and isinstance(value, (list, tuple)):  # a pair from a parameter
+            if len(value) != 2 or any(isinstance(v, bool) or not isinstance(v, int)
+                                      for v in value):
+                self.error(doc, path, f"column {p.name!r} gets {value!r}, not an integer or "
+                           "a [height, width] pair of integers", "E303")
+                return None
+            report = lambda m: self.error(doc, path, m, "E304")  # noqa: E731
+            return list(value) if all([check_range(p, v, report) for v in value]) else None
         ok = {"int": isinstance(value, int) and not isinstance(value, bool),
+              "int2": isinstance(value, int) and not isinstance(value, bool),
               "float": isinstance(value, (int, float)) and not isinstance(value, bool),
               "bool": isinstance(value, bool), "str": isinstance(value, str)}[p.type]
         if not ok:

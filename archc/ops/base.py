@@ -22,7 +22,7 @@ class Param:
     """One column of a block's row: name as written in the paper table, type, default."""
 
     name: str
-    type: str = "int"  # int | float | bool | str
+    type: str = "int"  # int | int2 | float | bool | str | floats
     default: object = REQUIRED
     doc: str = ""
     py: str | None = None  # keyword name in generated code (e.g. s -> stride)
@@ -116,6 +116,21 @@ class Primitive:
     def call_source(self, args: dict[str, Val], inputs: list[str]) -> str | None:
         """Python source of the functional form applied to ``inputs`` (or None: needs a module)."""
         return None
+
+
+def pair(value) -> tuple[int, int]:
+    """An ``int2`` column as (height, width): an int stands for both (torch's ``_pair``)."""
+    if isinstance(value, (list, tuple)):
+        return int(value[0]), int(value[1])
+    return value, value
+
+
+def pair_val(val: Val) -> Val:
+    """An ``int2`` value for generated code: a known pair spelled as a tuple, ``(1, 7)``,
+    as torchvision writes it (an int stays an int)."""
+    if val.known and isinstance(val.value, list):
+        return Val(tuple(val.value))
+    return val
 
 
 def conv_out(size: int, k: int, s: int, p: int, d: int = 1, ceil: bool = False) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Call, Param, Primitive, ShapeError, Val, conv_out, derive
+from .base import Call, Param, Primitive, ShapeError, Val, conv_out, derive, pair, pair_val
 
 
 class Conv(Primitive):
@@ -12,18 +12,25 @@ class Conv(Primitive):
     keeps_channels = False
     params = (
         Param("c", doc="output channels", minimum=1, py="out_channels", scale="channels"),
-        Param("k", doc="kernel size", minimum=1, py="kernel_size"),
-        Param("s", default=1, doc="stride", minimum=1, py="stride", first_only=True),
-        Param("p", default=None, doc="padding (default (k - 1) // 2 * d)", minimum=0,
-              py="padding"),
-        Param("d", default=1, doc="dilation", minimum=1, py="dilation"),
+        Param("k", "int2", doc="kernel size: an int, or [height, width]", minimum=1,
+              py="kernel_size"),
+        Param("s", "int2", default=1, doc="stride: an int, or [height, width]", minimum=1,
+              py="stride", first_only=True),
+        Param("p", "int2", default=None, doc="padding: an int, or [height, width] (default "
+              "(k - 1) // 2 * d per dimension)", minimum=0, py="padding"),
+        Param("d", "int2", default=1, doc="dilation: an int, or [height, width]", minimum=1,
+              py="dilation"),
         Param("groups", default=1, doc="groups (= channels for a depthwise conv)", minimum=1),
         Param("bias", "bool", default=True, doc="add a learned bias"),
     )
 
     @staticmethod
-    def padding(args: dict) -> int:
-        return (args["k"] - 1) // 2 * args["d"] if args["p"] is None else args["p"]
+    def padding(args: dict) -> tuple[int, int]:
+        """(height, width) padding; the default keeps the size at stride 1 for odd kernels."""
+        if args["p"] is not None:
+            return pair(args["p"])
+        (kh, kw), (dh, dw) = pair(args["k"]), pair(args["d"])
+        return (kh - 1) // 2 * dh, (kw - 1) // 2 * dw
 
     def out_channels(self, args, in_channels):
         return args["c"]
@@ -37,33 +44,49 @@ class Conv(Primitive):
         if cin % g or args["c"] % g:
             raise ShapeError(f"groups={g} must divide input channels {cin} and output "
                              f"channels {args['c']}")
-        p = self.padding(args)
-        ho = conv_out(h, args["k"], args["s"], p, args["d"])
-        wo = conv_out(w, args["k"], args["s"], p, args["d"])
+        (kh, kw), (sh, sw), (dh, dw) = pair(args["k"]), pair(args["s"]), pair(args["d"])
+        ph, pw = self.padding(args)
+        ho = conv_out(h, kh, sh, ph, dh)
+        wo = conv_out(w, kw, sw, pw, dw)
         if ho < 1 or wo < 1:
-            raise ShapeError(f"spatial size {h}x{w} shrinks to {ho}x{wo} (kernel {args['k']}, "
-                             f"stride {args['s']}, padding {p})")
-        weights = args["c"] * (cin // g) * args["k"] ** 2
+            raise ShapeError(f"spatial size {h}x{w} shrinks to {ho}x{wo} (kernel "
+                             f"{_hw(args['k'])}, stride {_hw(args['s'])}, padding "
+                             f"{_hw((ph, pw))})")
+        weights = args["c"] * (cin // g) * kh * kw
         params = weights + (args["c"] if args["bias"] else 0)
         return (args["c"], ho, wo), params, weights * ho * wo
 
     def source(self, args, in_channels, shape):
-        k, d = args["k"], args["d"]
+        k, d = pair_val(args["k"]), pair_val(args["d"])
         if args["p"].known and args["p"].value is None:
-            pad = derive(lambda k, d: (k - 1) // 2 * d, "({0} - 1) // 2 * {1}", k, d)
-            if d.known and d.value == 1:
+            if k.known and d.known:
+                ph, pw = self.padding({"k": k.value, "d": d.value, "p": None})
+                pad = Val(ph if isinstance(k.value, int) and isinstance(d.value, int)
+                          else (ph, pw))
+            elif d.known and d.value == 1:
                 pad = derive(lambda k: (k - 1) // 2, "({0} - 1) // 2", k)
+            else:
+                pad = derive(lambda k, d: (k - 1) // 2 * d, "({0} - 1) // 2 * {1}", k, d)
         else:
-            pad = args["p"]
+            pad = pair_val(args["p"])
         parts = [str(in_channels), str(args["c"]), str(k)]
-        parts += _kw("stride", args["s"], 1) + _kw("padding", pad, 0) + _kw("dilation", d, 1)
+        parts += _kw("stride", pair_val(args["s"]), 1) + _kw("padding", pad, 0)
+        parts += _kw("dilation", d, 1)
         parts += _kw("groups", args["groups"], 1) + _kw("bias", args["bias"], True)
         return Call("nn.Conv2d", parts)
 
 
 def _kw(name: str, val: Val, default) -> list[str]:
-    """``name=val`` unless val is the known default."""
-    return [] if val.known and val.value == default else [f"{name}={val}"]
+    """``name=val`` unless val is the known default (a pair (d, d) is the default d too)."""
+    if val.known and (val.value == default or val.value == (default, default)):
+        return []
+    return [f"{name}={val}"]
+
+
+def _hw(value) -> str:
+    """An int2 value for a message: 3, or 1x7 (height x width)."""
+    h, w = pair(value)
+    return str(h) if h == w and not isinstance(value, (list, tuple)) else f"{h}x{w}"
 
 
 def fmt(shape) -> str:

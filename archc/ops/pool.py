@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .base import Call, Param, Primitive, ShapeError, conv_out
-from .conv import _kw, fmt
+from .base import Call, Param, Primitive, ShapeError, conv_out, pair, pair_val
+from .conv import _hw, _kw, fmt
 
 
 def _spatial(shape, op):
@@ -15,10 +15,12 @@ def _spatial(shape, op):
 class _WindowPool(Primitive):
     cls = ""
     params = (
-        Param("k", doc="window size", minimum=1, py="kernel_size"),
-        Param("s", default=None, doc="stride (default: the window size)", minimum=1,
-              py="stride", first_only=True),
-        Param("p", default=0, doc="padding", minimum=0, py="padding"),
+        Param("k", "int2", doc="window size: an int, or [height, width]", minimum=1,
+              py="kernel_size"),
+        Param("s", "int2", default=None, doc="stride: an int, or [height, width] (default: "
+              "the window size)", minimum=1, py="stride", first_only=True),
+        Param("p", "int2", default=0, doc="padding: an int, or [height, width]", minimum=0,
+              py="padding"),
         Param("ceil", "bool", default=False, doc="ceil_mode: round output size up",
               py="ceil_mode"),
     )
@@ -28,21 +30,24 @@ class _WindowPool(Primitive):
 
     def infer(self, args, shapes):
         c, h, w = _spatial(shapes[0], self.op)
-        if 2 * args["p"] > args["k"]:
-            raise ShapeError(f"padding {args['p']} must be at most half the window {args['k']}")
+        (kh, kw), (ph, pw) = pair(args["k"]), pair(args["p"])
+        if 2 * ph > kh or 2 * pw > kw:
+            raise ShapeError(f"padding {_hw(args['p'])} must be at most half the window "
+                             f"{_hw(args['k'])}")
         s = self._stride(args)
-        ho = conv_out(h, args["k"], s, args["p"], 1, args["ceil"])
-        wo = conv_out(w, args["k"], s, args["p"], 1, args["ceil"])
+        sh, sw = pair(s)
+        ho = conv_out(h, kh, sh, ph, 1, args["ceil"])
+        wo = conv_out(w, kw, sw, pw, 1, args["ceil"])
         if ho < 1 or wo < 1:
-            raise ShapeError(f"spatial size {h}x{w} shrinks to {ho}x{wo} (window {args['k']}, "
-                             f"stride {s})")
+            raise ShapeError(f"spatial size {h}x{w} shrinks to {ho}x{wo} (window "
+                             f"{_hw(args['k'])}, stride {_hw(s)})")
         return (c, ho, wo), 0, 0
 
     def source(self, args, in_channels, shape):
-        parts = [str(args["k"])]
+        parts = [str(pair_val(args["k"]))]
         if not (args["s"].known and args["s"].value in (None,)):
-            parts += [f"stride={args['s']}"]
-        parts += _kw("padding", args["p"], 0) + _kw("ceil_mode", args["ceil"], False)
+            parts += [f"stride={pair_val(args['s'])}"]
+        parts += _kw("padding", pair_val(args["p"]), 0) + _kw("ceil_mode", args["ceil"], False)
         return Call(f"nn.{self.cls}", parts)
 
 
