@@ -149,3 +149,32 @@ def test_block_conv_reading_an_int2_kernel_states_its_padding():
     (diag,) = _errors(BLOCK_SPEC.replace(", p: p", ""))
     assert (diag.line, diag.code) == (10, "E226")
     assert "explicit 'p'" in diag.message
+
+
+def test_doc_example_is_torchvision_inception_factorised_7x7(tmp_path):
+    """docs/spec-language.md's 'Non-square kernels' example is torchvision's InceptionC
+    branch7x7 (BasicConv2d: conv without bias, BN eps 0.001, ReLU): strict load, equal outputs."""
+    import re
+
+    from .conftest import ROOT
+
+    torch = pytest.importorskip("torch")
+    inception = pytest.importorskip("torchvision.models.inception")
+    doc = (ROOT / "docs" / "spec-language.md").read_text(encoding="utf-8")
+    section = doc.split("### Non-square kernels", 1)[1].split("\n## ", 1)[0]
+    (text,) = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    path = tmp_path / "factorised.yaml"
+    path.write_text(text, encoding="utf-8")
+    basic = inception.BasicConv2d
+    ref = torch.nn.Sequential(OrderedDict(
+        branch7x7_1=basic(3, 64, kernel_size=1),
+        branch7x7_2=basic(64, 64, kernel_size=(1, 7), padding=(0, 3)),
+        branch7x7_3=basic(64, 96, kernel_size=(7, 1), padding=(3, 0)),
+        pool=torch.nn.MaxPool2d((3, 1), stride=(2, 1), padding=(1, 0)),
+    )).eval()
+    assert archc.compile_spec(path).params == sum(p.numel() for p in ref.parameters())
+    model = archc.build_model(path).eval()
+    model.load_state_dict(ref.state_dict(), strict=True)
+    x = torch.randn(1, 3, 17, 17)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), ref(x))
