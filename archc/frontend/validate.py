@@ -295,7 +295,7 @@ class _Checker:
                 self.error((*path, i), f"column {param.name!r}: the {('height', 'width')[i]} "
                            f"must be an integer, got {_yaml_repr(item)}", "E210")
             else:
-                check_range(param, item, lambda msg: self.error((*path, i), msg, "E211"))
+                check_range(param, item, lambda msg, at=(*path, i): self.error(at, msg, "E211"))
 
     def expression(self, text: str, path: PathT, scope: set[str]) -> None:
         try:

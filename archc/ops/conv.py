@@ -49,9 +49,9 @@ class Conv(Primitive):
         ho = conv_out(h, kh, sh, ph, dh)
         wo = conv_out(w, kw, sw, pw, dw)
         if ho < 1 or wo < 1:
+            pad = args["p"] if args["p"] is not None else ph if ph == pw else (ph, pw)
             raise ShapeError(f"spatial size {h}x{w} shrinks to {ho}x{wo} (kernel "
-                             f"{_hw(args['k'])}, stride {_hw(args['s'])}, padding "
-                             f"{_hw((ph, pw))})")
+                             f"{_hw(args['k'])}, stride {_hw(args['s'])}, padding {_hw(pad)})")
         weights = args["c"] * (cin // g) * kh * kw
         params = weights + (args["c"] if args["bias"] else 0)
         return (args["c"], ho, wo), params, weights * ho * wo
