@@ -178,3 +178,12 @@ def test_doc_example_is_torchvision_inception_factorised_7x7(tmp_path):
     x = torch.randn(1, 3, 17, 17)
     with torch.no_grad():
         torch.testing.assert_close(model(x), ref(x))
+
+
+def test_literal_spells_tuples_and_keeps_them_apart_from_lists():
+    from archc.codegen_literals import literal
+
+    assert literal((1, 7)) == "(1, 7)"
+    assert literal((3,)) == "(3,)"  # a one-tuple, not a parenthesised int
+    assert literal([1, 7]) == "[1, 7]"
+    assert literal([(0, 3), -1]) == "[(0, 3), -1]"
