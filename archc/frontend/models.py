@@ -15,11 +15,15 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from .names import GENERATED_CLASSES, MODEL_ATTRIBUTES, MODULE_ATTRIBUTES, PRIVATE, private
+from .names import (GENERATED_CLASSES, GENERATED_GLOBALS, MODEL_ATTRIBUTES, MODULE_ATTRIBUTES,
+                    PRIVATE, private)
 
 IDENT = r"^[a-z_][a-z0-9_]*$"
 BUILTINS = frozenset(dir(builtins))
 CLASS_IDENT = r"^[A-Z][A-Za-z0-9_]*$"
+# Row names become module attributes and state_dict keys: any ASCII identifier, capitals
+# included (torchvision's Inception names modules Conv2d_1a_3x3).
+ROW_IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
 Scalar = Union[bool, int, float, str]
 RESERVED_ROW_KEYS = ("op", "name", "from", "when", "step", "seq", "n", "input_size")
 
@@ -53,6 +57,9 @@ def _check_ident(value: str | None) -> str | None:
 
 
 def _check_row_name(value: str | None) -> str | None:
+    if value is not None and (value in GENERATED_CLASSES or value in GENERATED_GLOBALS):
+        raise ValueError(f"{value!r} is a name the generated module defines or imports; "
+                         "choose another name")
     if value is not None and value in MODEL_ATTRIBUTES:
         raise ValueError(f"{value!r} is an attribute of archc's generated models (the "
                          "classifier and backbone API); choose another name")
@@ -89,7 +96,7 @@ class Row(BaseModel):
 
     op: str | None = Field(None, description="Operator or block type of the row.")
     name: str | None = Field(
-        None, pattern=IDENT,
+        None, pattern=ROW_IDENT,
         description="Module name (an attribute of the parent). Needed for rows with weights "
         "outside a 'seq' group; with 'n' at the top level, names a Sequential of the repeats.")
     from_: str | list[str] | None = Field(
