@@ -11,11 +11,22 @@ def count_params(model: torch.nn.Module) -> int:
 
 
 def count_macs(model: torch.nn.Module, shape: tuple[int, ...], device: str = "cpu") -> int:
-    """Multiply-accumulates of one eval-mode forward pass: FlopCounterMode's total / 2."""
+    """Multiply-accumulates of one eval-mode forward pass: FlopCounterMode's total / 2.
+    Attention is counted as its math (bmm) form: the fused kernels that eval mode picks
+    (nn.MultiheadAttention's fast path, flash attention) are invisible to the counter, which
+    would drop attention's 2 L^2 D and its projections (torchvision's documented ViT GFLOPS
+    count them)."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
     model.eval()
     counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
-        model(torch.zeros(1, *shape, device=device))
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with counter, torch.no_grad(), sdpa_kernel(SDPBackend.MATH):
+            model(torch.zeros(1, *shape, device=device))
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
     return counter.get_total_flops() // 2
 
 

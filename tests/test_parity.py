@@ -72,6 +72,10 @@ REFERENCES = {
     "efficientnet_b5": Reference(tv.efficientnet_b5, 30_389_784),
     "efficientnet_b6": Reference(tv.efficientnet_b6, 43_040_704),
     "efficientnet_b7": Reference(tv.efficientnet_b7, 66_347_960),
+    "convnext_tiny": Reference(tv.convnext_tiny, 28_589_128),
+    "convnext_small": Reference(tv.convnext_small, 50_223_688),
+    "convnext_base": Reference(tv.convnext_base, 88_591_464),
+    "convnext_large": Reference(tv.convnext_large, 197_767_336),
 }
 NAMES = sorted(REFERENCES)
 NO_REFERENCE = {"lenet5"}  # the README says so

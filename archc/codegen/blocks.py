@@ -14,7 +14,7 @@ from ..frontend import BlockDef, Row
 from ..frontend.names import MODULE_ATTRIBUTES
 from ..ir.graph import Node, _may_overwrite, walk
 from ..ops import ACTIVATIONS, Primitive, Val
-from ..ops.base import pair_val
+from ..ops.base import channels, pair_val
 from .pysrc import Call, comment, pyexpr, render
 
 _PY_TYPES = {"int": "int", "int2": "int | tuple[int, int]", "float": "float", "bool": "bool",
@@ -126,6 +126,8 @@ def row_out(row: Row, ins: list[str], ctx: Context, lets: dict[str, str] | None 
             mapping["in_channels"] = f"({ins[0]})"
         return internal(out).substitute(mapping)
     if row.op == "concat":
+        if row.args.get("dim") is not None:
+            return None  # a stated dimension (tokens, positions): the shapes decide
         return None if None in ins else channel_sum(ins)
     if impl.keeps_channels:
         return ins[0]
@@ -382,6 +384,10 @@ class BlockWriter:
                 raw = row.args[p.name]
                 if _is_expression(p, raw):
                     out[p.name] = Val(src=pyexpr(raw, rename or self.rename))
+                elif isinstance(raw, list) and any(isinstance(v, str) for v in raw):
+                    items = tuple(pyexpr(v, rename or self.rename) if isinstance(v, str)
+                                  else literal(v) for v in raw)
+                    out[p.name] = Val(src=f"[{', '.join(items)}]", items=items)
                 else:
                     out[p.name] = Val(raw)
             elif p.name in getattr(impl, "context_defaults", {}):
@@ -404,12 +410,14 @@ class BlockWriter:
             self.note_activations(row)
             if "inplace" not in row.args:
                 vals["inplace"] = Val(_may_overwrite(rows, i, 0, seq))
-        return impl.source(vals, Val(src=ch), self.shape_of(row))
+        shape, layout = self.shape_of(row)
+        return impl.module_source(vals, Val(src=ch), shape, layout)
 
     def concrete_in(self, row: Row) -> str:
         """Input channels that only shapes decide (after a flatten): the same in every
         instance of this model, or the block cannot be written as one class."""
-        seen = {child.in_shapes[0][0] for node in self.ctx.instances.get(self.bdef.op, [])
+        seen = {channels(child.in_shapes[0], child.in_layouts[0])
+                for node in self.ctx.instances.get(self.bdef.op, [])
                 for child in walk(node.body.nodes()) if child.row is row and child.in_shapes}
         if len(seen) != 1:
             from ..diagnostics import SpecError
@@ -420,13 +428,14 @@ class BlockWriter:
                 "E502")])
         return str(seen.pop())
 
-    def shape_of(self, row: Row):
-        # Only the rank matters to sources (BatchNorm1d vs 2d): any instance tells it.
+    def shape_of(self, row: Row) -> tuple[tuple[int, ...], str]:
+        # Only the rank and layout matter to sources (BatchNorm1d vs 2d, LayerNorm2d vs
+        # LayerNorm), and a block's permutes fix its layouts for every instance: any tells it.
         for node in self.ctx.instances.get(self.bdef.op, []):
             for child in walk(node.body.nodes()):
                 if child.row is row and child.in_shapes:
-                    return child.in_shapes[0]
-        return (1, 1, 1)
+                    return child.in_shapes[0], child.in_layouts[0]
+        return (1, 1, 1), "CHW"
 
     def sequential(self, rows: list[Row], in_ch: str, indent: int):
         """An nn.Sequential of rows: a Call, or (with conditions) statements building
@@ -567,7 +576,12 @@ class BlockWriter:
             named = row.name in wanted
             target = row.name if named else "out"
             if self._is_module(row):
-                call = f"self.{row.name}({ins[0]})"
+                impl = self.ctx.ops[row.op] if row.op else None
+                if isinstance(impl, Primitive):
+                    call = impl.module_call(f"self.{row.name}",
+                                            self.vals(row, impl, self.forward_rename), ins)
+                else:
+                    call = f"self.{row.name}({ins[0]})"
             else:
                 impl = self.ctx.ops[row.op]
                 vals = self.vals(row, impl, self.forward_rename)

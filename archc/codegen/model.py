@@ -22,6 +22,7 @@ from ..ir.features import feature_info
 from ..ir.graph import INPUT, Graph, Node, walk
 from ..ir.shapes import Model, describe
 from ..ops import Val, init
+from ..ops.base import channel_dim, channels
 from .blocks import _is_expression, block_call, docstring, row_out
 from .pysrc import LINE, Call, List, comment, pyexpr, render
 
@@ -141,7 +142,7 @@ class Emitter:
     def in_channels(self, node: Node, source: str | None) -> Val:
         sym = self.channels.get(source) if source is not None else None
         if sym is None:
-            return Val(node.in_shapes[0][0])
+            return Val(channels(node.in_shapes[0], node.in_layouts[0]))
         return Val(src=pyexpr(sym, {k: k for k in self.names}))
 
     def node_source(self, node: Node, source: int | None) -> Call | str:
@@ -152,7 +153,7 @@ class Emitter:
         self.track(node, source, texts)
         if node.kind == "block":
             return block_call(node.impl, in_ch, vals, list(node.given))
-        return node.impl.source(vals, in_ch, node.in_shapes[0])
+        return node.impl.module_source(vals, in_ch, node.in_shapes[0], node.in_layouts[0])
 
     def track(self, node: Node, source: int | None, texts: dict[str, str]) -> None:
         """Record the node's output channels when a keyword argument decides them."""
@@ -162,7 +163,8 @@ class Emitter:
         row = SimpleNamespace(seq=None, op=node.op, args={
             p.name: texts.get(p.name, node.args[p.name]) for p in node.impl.params})
         try:
-            out = row_out(row, [sym or str(node.in_shapes[0][0])], self.ctx, [])
+            out = row_out(row, [sym or str(channels(node.in_shapes[0], node.in_layouts[0]))],
+                          self.ctx, [])
         except (expr.ExprError, KeyError, SyntaxError, TypeError):
             out = None
         if out is not None and expr.parse_trusted(out).names & self.names:
@@ -173,7 +175,8 @@ class Emitter:
         sym = self.channels.get(id(node))
         if sym is None or len(node.out_shape) < 1:
             return describe(node.out_shape)
-        dims = [pyexpr(sym, {k: k for k in self.names}), *map(str, node.out_shape[1:])]
+        dims = [*map(str, node.out_shape)]
+        dims[channel_dim(node.layout)] = pyexpr(sym, {k: k for k in self.names})
         return f"(N, {', '.join(dims)})"
 
 
@@ -248,6 +251,14 @@ def _group_channels(node: Node, em: Emitter) -> None:
     last = node.body.nodes()[-1] if node.body.nodes() else None
     if last is not None and id(last) in em.channels:
         em.channels[id(node)] = em.channels[id(last)]
+
+
+def module_call(node: Node, em: Emitter, ins: list[str]) -> str:
+    """``self.conv1(x)``; a primitive may spell its module's use otherwise (a parameter is
+    read, attention is called with query, key and value)."""
+    if node.kind != "op":
+        return f"self.{node.name}({ins[0]})"
+    return node.impl.module_call(f"self.{node.name}", em.vals(node, forward=True)[0], ins)
 
 
 def _is_module(node: Node) -> bool:
@@ -497,8 +508,9 @@ def _classifier(model: Model, em: Emitter):
             names = {n for t in texts.values() for n in expr.parse_trusted(t).names}
             if names == {"num_classes"} and _is_module(node):
                 path = f"self.{top.name}" + (f"[{i}]" if i is not None else "")
-                found = path, node.impl.source(vals, Val(node.in_shapes[0][0]),
-                                               node.in_shapes[0])
+                found = path, node.impl.module_source(
+                    vals, Val(channels(node.in_shapes[0], node.in_layouts[0])),
+                    node.in_shapes[0], node.in_layouts[0])
     return found
 
 
@@ -534,7 +546,7 @@ def head_lines(model: Model, em: Emitter) -> list[str]:
 def _chain(nodes: list[Node], em: Emitter) -> list[str]:
     lines = []
     for node in nodes:
-        call = f"self.{node.name}(x)" if _is_module(node) else \
+        call = module_call(node, em, ["x"]) if _is_module(node) else \
             node.impl.call_source(em.vals(node, forward=True)[0], ["x"])
         lines.extend(render(8, "x = ", call, "", em.shape(node)))
     return lines
@@ -555,7 +567,7 @@ def forward_lines(model: Model, em: Emitter) -> list[str]:
         ins = [var[i] if i != INPUT else var[INPUT] if var[INPUT] != "x" else "x"
                for i in node.inputs]
         if _is_module(node):
-            call = f"self.{node.name}({ins[0]})"
+            call = module_call(node, em, ins)
         else:
             call = node.impl.call_source(em.vals(node, forward=True)[0], ins)
         target = var[node.id]

@@ -247,7 +247,7 @@ class Weights(_Strict):
 
 
 INIT_SCHEMES = ("pytorch", "mobilenet", "efficientnet", "resnet", "vgg", "googlenet",
-                "squeezenet", "goog")
+                "squeezenet", "goog", "convnext")
 
 
 class Spec(_Strict):
@@ -269,7 +269,7 @@ class Spec(_Strict):
     init: Literal[INIT_SCHEMES] = Field(
         "pytorch", description="Weight initialisation scheme: pytorch (module defaults), or the "
         "scheme of a reference family: mobilenet, efficientnet, resnet, vgg, googlenet, "
-        "squeezenet, goog "
+        "squeezenet, goog, convnext "
         "(TensorFlow/timm EfficientNet and MobileNetV1).")
     input_transform: InputTransform | None = Field(None, description="Input whitening step.")
     aux_outputs: list[str] = Field(

@@ -38,7 +38,7 @@ RESERVED_REASONS = {
     "math": "the generated module imports math", "super": "every generated __init__ calls super()",
 }
 _YAML11_BOOLS = {"yes", "no", "on", "off", "y", "n"}
-_TYPE_NAMES = {"int": "an integer", "int2": "an integer or a [height, width] pair",
+_TYPE_NAMES = {"ints": "a list of integers", "int": "an integer", "int2": "an integer or a [height, width] pair",
                "float": "a number", "bool": "true or false", "str": "a string"}
 
 
@@ -248,15 +248,24 @@ class _Checker:
                 self.error(path, f"{value!r} is not one of {', '.join(param.choices)}", "E209",
                            hint=expr.did_you_mean(value, param.choices))
                 return
-        if param.type == "floats":
+        if param.type in ("floats", "ints"):
+            what = "numbers" if param.type == "floats" else "integers"
             if not isinstance(value, list) or not value:
-                self.error(path, f"column {param.name!r} must be a list of numbers", "E210")
+                self.error(path, f"column {param.name!r} must be a list of {what}", "E210")
                 return
+            if len(value) > 64:
+                self.error(path, f"column {param.name!r} has {len(value)} items, more than 64",
+                           "E210")
+                return
+            kinds = (int, float) if param.type == "floats" else (int,)
             for i, item in enumerate(value):
                 if isinstance(item, str):
                     self.expression(item, (*path, i), scope)
-                elif isinstance(item, bool) or not isinstance(item, (int, float)):
-                    self.error((*path, i), f"expected a number, got {item!r}", "E210")
+                elif isinstance(item, bool) or not isinstance(item, kinds):
+                    self.error((*path, i), f"expected {what[:-1]}, got {_yaml_repr(item)}",
+                               "E210")
+                elif param.type == "ints":
+                    check_range(param, item, lambda msg: self.error((*path, i), msg, "E211"))
             return
         if param.type == "int2" and isinstance(value, list):
             self.pair(param, value, path)

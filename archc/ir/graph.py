@@ -52,6 +52,8 @@ class Node:
     # filled by shape inference
     in_shapes: list[Shape] = field(default_factory=list)
     out_shape: Shape = ()
+    in_layouts: list[str] = field(default_factory=list)  # "CHW", "HWC", "LC", "C" (features)
+    layout: str = ""
     params: int = 0
     macs: int = 0
     activations: int = 0  # output elements of every primitive inside, per sample
@@ -202,8 +204,8 @@ class Expander:
         for p in impl.params:
             if p.name in given and not (p.first_only and repeat > 0):
                 raw = given[p.name]
-                if p.type == "floats":
-                    raw = [self._item(v, doc, (*path, p.name, i), env) for i, v in
+                if p.type in ("floats", "ints"):
+                    raw = [self._item(v, doc, (*path, p.name, i), env, p) for i, v in
                            enumerate(raw)]
                 elif isinstance(raw, str) and not (p.type == "str" and (
                         p.choices is None or raw in p.choices)):
@@ -222,9 +224,18 @@ class Expander:
                 out[p.name] = None if p.required else p.default
         return out
 
-    def _item(self, value, doc, path, env):
+    def _item(self, value, doc, path, env, p):
+        """One item of a list column: a float (``floats``) or an integer in range (``ints``)."""
         if isinstance(value, str):
             value = self.evaluate(value, doc, path, env)
+        if p.type == "ints":
+            if isinstance(value, bool) or not isinstance(value, int):
+                if value is not None:
+                    self.error(doc, path, f"expected an integer, got {value!r}", "E303")
+                return 0
+            if not check_range(p, value, lambda m: self.error(doc, path, m, "E304")):
+                return 0
+            return value
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             if value is not None:
                 self.error(doc, path, f"expected a number, got {value!r}", "E303")

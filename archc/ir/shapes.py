@@ -13,6 +13,7 @@ from ..diagnostics import Diagnostic, SpecError
 from ..frontend import BlockDef, CheckedSpec
 from ..frontend.loader import Budget
 from ..ops import Primitive, Shape, ShapeError
+from ..ops.base import channels, default_layout, layout_name
 from ..ops.conv import fmt
 from .graph import (
     INPUT,
@@ -61,15 +62,23 @@ class _Inference:
         # body is a pure function of these, so later instances copy the first one's nodes.
         self.done: dict[tuple, tuple[Node, int]] = {}
 
-    def container(self, graph: Graph, in_shape: Shape, anchor: Node | None) -> Shape:
-        """Infer a container's nodes in order. Errors inside a block instance are reported at
-        the spec row that made the instance (``anchor``), naming the inner module."""
-        shapes = {INPUT: in_shape}
+    def container(self, graph: Graph, in_shape: Shape, anchor: Node | None,
+                  in_layout: str) -> tuple[Shape, str]:
+        """Infer a container's nodes in order: (output shape, output layout). Errors inside a
+        block instance are reported at the spec row that made the instance (``anchor``),
+        naming the inner module."""
+        shapes, layouts = {INPUT: in_shape}, {INPUT: in_layout}
         for node in graph.nodes():
             node.in_shapes = [shapes[i] for i in node.inputs]
+            node.in_layouts = [layouts[i] for i in node.inputs]
+            if graph.sequential and node.kind == "op" and not node.impl.in_sequential:
+                raise self.fail(node, anchor, f"{node.op!r} cannot be an entry of a seq group "
+                                "(an nn.Sequential passes one tensor from entry to entry); "
+                                "write it in a block body or at the top level", "E402")
             self.node(node, anchor)
             shapes[node.id] = node.out_shape
-        return shapes[graph.output]
+            layouts[node.id] = node.layout
+        return shapes[graph.output], layouts[graph.output]
 
     def fail(self, node: Node, anchor: Node | None, message: str, code: str = "E401"):
         """An error at ``node``, located in the spec: at the row that made the block instance
@@ -90,7 +99,8 @@ class _Inference:
     def node(self, node: Node, anchor: Node | None) -> None:
         self.check_input_size(node)
         if node.kind == "seq":
-            node.out_shape = self.container(node.body, node.in_shapes[0], anchor)
+            node.out_shape, node.layout = self.container(node.body, node.in_shapes[0], anchor,
+                                                         node.in_layouts[0])
             _total(node)
             return
         if node.kind == "block":
@@ -103,15 +113,28 @@ class _Inference:
         if impl.arity == 1 and len(node.in_shapes) != 1:
             raise self.fail(node, anchor, f"{node.op!r} takes one input, got "
                             f"{len(node.in_shapes)}", "E402")
+        layouts = node.in_layouts
+        if impl.expects is not None and layouts and layouts[0] not in impl.expects:
+            wanted = " or ".join(layout_name(x) for x in impl.expects)
+            raise self.fail(node, anchor, f"{node.op} expects {wanted} but its input "
+                            f"{fmt(node.in_shapes[0])} is {layout_name(layouts[0])}; a "
+                            "'permute' row reorders dimensions")
         try:
-            node.out_shape, node.params, node.macs = impl.infer(node.args, node.in_shapes)
+            if impl.layout_aware:
+                node.out_shape, node.params, node.macs = impl.infer(node.args, node.in_shapes,
+                                                                    layouts)
+                node.layout = impl.out_layout(node.args, layouts, node.in_shapes)
+            else:
+                node.out_shape, node.params, node.macs = impl.infer(node.args, node.in_shapes)
+                node.layout = layouts[0] if layouts and len(node.out_shape) == len(
+                    node.in_shapes[0]) else default_layout(node.out_shape)
         except ShapeError as exc:
             raise self.fail(node, anchor, str(exc)) from None
         node.activations = math.prod(node.out_shape)
 
     def block(self, node: Node, anchor: Node | None) -> None:
         bdef: BlockDef = node.impl
-        key = _instance_key(bdef, node.args, node.in_shapes)
+        key = _instance_key(bdef, node.args, node.in_shapes, node.in_layouts)
         if key is not None and key in self.done:
             self.copy_block(node, *self.done[key], anchor)
             return
@@ -131,14 +154,14 @@ class _Inference:
         node.env = first.env
         node.body = _copy_graph(first.body)
         _prefix_paths(node.body, node.path + ".")
-        node.out_shape = first.out_shape
+        node.out_shape, node.layout = first.out_shape, first.layout
         node.params, node.macs, node.activations = first.params, first.macs, first.activations
 
     def expand_block(self, node: Node, anchor: Node | None) -> None:
         bdef: BlockDef = node.impl
         shape = node.in_shapes[0]
         env = dict(node.args)
-        env["in_channels"] = shape[0]
+        env["in_channels"] = channels(shape, node.in_layouts[0])
         for name, parsed in bdef.lets:
             try:
                 env[name] = parsed.evaluate(env)
@@ -162,7 +185,8 @@ class _Inference:
             err.diagnostics[0] = replace(err.diagnostics[0], hint=library_hint(d, d.hint)
                                          if bdef.builtin else d.hint)
             raise err
-        node.out_shape = self.container(node.body, shape, anchor or node)
+        node.out_shape, node.layout = self.container(node.body, shape, anchor or node,
+                                                     node.in_layouts[0])
         _total(node)
 
     def check_input_size(self, node: Node) -> None:
@@ -178,7 +202,8 @@ class _Inference:
                 hint="input sizes are [C, H, W]; check the strides of the rows above")])
 
 
-def _instance_key(bdef: BlockDef, args: dict, in_shapes: list[Shape]) -> tuple | None:
+def _instance_key(bdef: BlockDef, args: dict, in_shapes: list[Shape],
+                  in_layouts: list[str]) -> tuple | None:
     """What a block instance's body depends on, hashable; None when it reads more (a
     'block_index' counter) or holds an unhashable value."""
     if "block_index" in args:
@@ -186,7 +211,8 @@ def _instance_key(bdef: BlockDef, args: dict, in_shapes: list[Shape]) -> tuple |
     try:
         # types too: 1, 1.0 and True are equal keys but not equal arguments
         key = (id(bdef), tuple((k, type(v), v if not isinstance(v, list) else tuple(v))
-                               for k, v in args.items()), tuple(map(tuple, in_shapes)))
+                               for k, v in args.items()), tuple(map(tuple, in_shapes)),
+               tuple(in_layouts))
         hash(key)
     except TypeError:
         return None
@@ -265,7 +291,7 @@ def infer(checked: CheckedSpec, budget: Budget | None = None) -> Model:
     expander.layers = sum(1 for _ in walk(graph))
     run = _Inference(checked, expander)
     shape = tuple(checked.spec.input)
-    out = run.container(graph, shape, None)
+    out, _ = run.container(graph, shape, None, default_layout(shape))
     nodes = graph.nodes()
     aux = set(checked.spec.aux_outputs)
     _check_class_names(checked, graph)

@@ -10,7 +10,32 @@ from ..codegen_literals import literal
 
 REQUIRED = object()
 
-Shape = tuple[int, ...]  # per-sample shape: (C, H, W) or (F,)
+Shape = tuple[int, ...]  # per-sample shape: (C, H, W), (H, W, C), (L, C) or (F,)
+
+# A layout names the per-sample dimensions, one letter each: C channels (features), H and W
+# spatial, L tokens. The batch dimension N is implied. Every row's input and output have one.
+CHW, HWC, LC, CL, FEATURES = "CHW", "HWC", "LC", "CL", "C"
+_DEFAULT_LAYOUTS = {1: FEATURES, 2: LC, 3: CHW}
+
+
+def default_layout(shape: Shape) -> str:
+    """The layout a spec's ``input`` (or a plugin op's output) has by its rank."""
+    return _DEFAULT_LAYOUTS.get(len(shape), "".join("D" * len(shape)))
+
+
+def layout_name(layout: str) -> str:
+    """``(N, C, H, W)``; the flat feature vector is ``(N, F)`` as torch's docs write it."""
+    return "(N, F)" if layout == FEATURES else "(N, " + ", ".join(layout) + ")"
+
+
+def channel_dim(layout: str) -> int:
+    """Index of the channel (feature) dimension in a per-sample shape: the first in (C, H, W),
+    the last in (H, W, C) and (L, C)."""
+    return layout.index("C") if "C" in layout else 0
+
+
+def channels(shape: Shape, layout: str) -> int:
+    return shape[channel_dim(layout)] if shape else 1
 
 
 class ShapeError(ValueError):
@@ -61,6 +86,7 @@ class Val:
 
     value: object = None
     src: str | None = None
+    items: tuple[str, ...] | None = None  # a list column with expressions: each item's source
 
     @property
     def known(self) -> bool:
@@ -86,6 +112,10 @@ class Primitive:
     has_weights: bool = False  # needs a named module (state_dict entries)
     arity: int = 1  # 0 = any number of inputs (add, concat, ...)
     keeps_channels: bool = True  # output channels == input channels
+    # layouts the input may have (None: any); checked before infer, with a located message
+    expects: tuple[str, ...] | None = None
+    layout_aware: bool = False  # infer/source/out_layout take the input layouts
+    in_sequential: bool = True  # can be an entry of an nn.Sequential (one input, a module)
 
     @property
     def has_module(self) -> bool:
@@ -104,6 +134,14 @@ class Primitive:
         """Output shape, parameter count, MACs for one sample."""
         raise NotImplementedError
 
+    def out_layout(self, args: dict, layouts: list[str], shapes: list[Shape]) -> str:
+        """The output's layout (most ops keep their input's)."""
+        return layouts[0] if layouts else CHW
+
+    def module_call(self, attr: str, args: dict[str, Val], inputs: list[str]) -> str:
+        """Python source applying the module ``attr`` (``self.conv1``) in forward."""
+        return f"{attr}({inputs[0]})"
+
     def out_channels(self, args: dict[str, str], in_channels: str | None) -> str | None:
         """Output channels as an expression (archc language) of the arguments; None when
         only the input's shape decides (flatten)."""
@@ -113,9 +151,23 @@ class Primitive:
         """Python source constructing the module in generated code."""
         raise NotImplementedError
 
+    def module_source(self, args: dict[str, Val], in_channels: Val, shape: Shape,
+                      layout: str) -> str:
+        """:meth:`source`, given the input's layout too when the op reads it."""
+        if self.layout_aware:
+            return self.source(args, in_channels, shape, layout=layout)
+        return self.source(args, in_channels, shape)
+
     def call_source(self, args: dict[str, Val], inputs: list[str]) -> str | None:
         """Python source of the functional form applied to ``inputs`` (or None: needs a module)."""
         return None
+
+
+def list_items(val: Val) -> list[str]:
+    """The items of a list column (``ints``, ``floats``) as Python source each."""
+    if val.items is not None:
+        return list(val.items)
+    return [literal(v) for v in val.value]
 
 
 def pair(value) -> tuple[int, int]:

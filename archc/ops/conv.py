@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from .base import Call, Param, Primitive, ShapeError, Val, conv_out, derive, pair, pair_val
+from .base import CHW, Call, Param, Primitive, ShapeError, Val, conv_out, derive, pair, pair_val
 
 
 class Conv(Primitive):
     op = "conv"
     doc = "2-D convolution (nn.Conv2d). Padding defaults to (k - 1) // 2 * d ('same' for stride 1)."
     has_weights = True
+    expects = (CHW,)
     keeps_channels = False
     params = (
         Param("c", doc="output channels", minimum=1, py="out_channels", scale="channels"),

@@ -55,6 +55,10 @@ SCHEMES: dict[str, tuple[str, list]] = {
                                                                   "a": -2, "b": 2}),)),
         _ONES_ZEROS,
     ]),
+    "convnext": ("torchvision's ConvNeXt scheme", [
+        (("Conv2d", "Linear"), (Rule("weight", "trunc_normal_", {"std": 0.02}),
+                                Rule("bias", "zeros_"))),
+    ]),
     "squeezenet": ("torchvision's SqueezeNet scheme", [
         ((LAST + "Conv2d",), (Rule("weight", "normal_", {"mean": 0.0, "std": 0.01}),
                               Rule("bias", "zeros_"))),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Call, Param, Primitive, ShapeError, conv_out, pair, pair_val
+from .base import CHW, Call, Param, Primitive, ShapeError, conv_out, pair, pair_val
 from .conv import _hw, _kw, fmt
 
 
@@ -13,6 +13,7 @@ def _spatial(shape, op):
 
 
 class _WindowPool(Primitive):
+    expects = (CHW,)
     cls = ""
     params = (
         Param("k", "int2", doc="window size: an int, or [height, width]", minimum=1,
@@ -66,6 +67,7 @@ class AvgPool(_WindowPool):
 class GlobalAvgPool(Primitive):
     op = "global_avg_pool"
     doc = "Global average pooling to (C, 1, 1) (nn.AdaptiveAvgPool2d(1))."
+    expects = (CHW,)
     params = ()
 
     def infer(self, args, shapes):
@@ -82,6 +84,7 @@ class GlobalAvgPool(Primitive):
 class AdaptiveAvgPool(Primitive):
     op = "adaptive_avg_pool"
     doc = "Adaptive average pooling to a fixed size (nn.AdaptiveAvgPool2d((size, size)))."
+    expects = (CHW,)
     params = (Param("size", doc="output height and width", minimum=1, py="output_size"),)
 
     def infer(self, args, shapes):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..codegen_literals import literal
-from .base import Call, Param, Primitive, ShapeError
+from .base import CHW, Call, Param, Primitive, ShapeError
 from .conv import fmt
 
 
@@ -30,6 +30,7 @@ class StochasticDepth(Primitive):
 class ChannelShuffle(Primitive):
     op = "channel_shuffle"
     doc = "Channel shuffle (ShuffleNet): interleave channels across groups."
+    expects = (CHW,)
     params = (Param("groups", doc="number of groups", minimum=1),)
 
     def infer(self, args, shapes):
@@ -46,6 +47,7 @@ class ChannelShuffle(Primitive):
 class ChannelAffine(Primitive):
     op = "channel_affine"
     doc = "Per-channel x * scale + shift with constant lists (input whitening)."
+    expects = (CHW,)
     params = (
         Param("scale", "floats", doc="per-channel factors"),
         Param("shift", "floats", doc="per-channel offsets"),

@@ -60,3 +60,24 @@ class ChannelAffine(nn.Module):
         scale = x.new_tensor(self.scale).view(1, -1, 1, 1)
         shift = x.new_tensor(self.shift).view(1, -1, 1, 1)
         return x * scale + shift
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """Layer norm over the channels of an (N, C, H, W) map at each position: channels-last,
+    normalise, back (torchvision's LayerNorm2d in ConvNeXt)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x.permute(0, 2, 3, 1)
+        x = nn.functional.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+class Permute(nn.Module):
+    """Reorder dimensions (torchvision's Permute): [0, 2, 3, 1] is NCHW to NHWC."""
+
+    def __init__(self, dims: list[int]) -> None:
+        super().__init__()
+        self.dims = dims
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.permute(x, self.dims)
