@@ -38,7 +38,8 @@ RESERVED_REASONS = {
     "math": "the generated module imports math", "super": "every generated __init__ calls super()",
 }
 _YAML11_BOOLS = {"yes", "no", "on", "off", "y", "n"}
-_TYPE_NAMES = {"ints": "a list of integers", "int": "an integer", "int2": "an integer or a [height, width] pair",
+_TYPE_NAMES = {"ints": "a list of integers",
+               "int": "an integer", "int2": "an integer or a [height, width] pair",
                "float": "a number", "bool": "true or false", "str": "a string"}
 
 
@@ -265,7 +266,8 @@ class _Checker:
                     self.error((*path, i), f"expected {what[:-1]}, got {_yaml_repr(item)}",
                                "E210")
                 elif param.type == "ints":
-                    check_range(param, item, lambda msg: self.error((*path, i), msg, "E211"))
+                    where = (*path, i)
+                    check_range(param, item, lambda msg, at=where: self.error(at, msg, "E211"))
             return
         if param.type == "int2" and isinstance(value, list):
             self.pair(param, value, path)

@@ -34,9 +34,9 @@ class Mul(Primitive):
         a, b = shapes
         rank = max(len(a), len(b))
         pa, pb = (1,) * (rank - len(a)) + tuple(a), (1,) * (rank - len(b)) + tuple(b)
-        if any(x != y and 1 not in (x, y) for x, y in zip(pa, pb)):
+        if any(x != y and 1 not in (x, y) for x, y in zip(pa, pb, strict=True)):
             raise ShapeError(f"mul inputs do not broadcast: {fmt(a)} vs {fmt(b)}")
-        return tuple(max(x, y) for x, y in zip(pa, pb)), 0, 0
+        return tuple(max(x, y) for x, y in zip(pa, pb, strict=True)), 0, 0
 
     def out_layout(self, args, layouts, shapes):
         return layouts[0] if len(shapes[0]) >= len(shapes[1]) else layouts[1]
@@ -73,12 +73,12 @@ class Concat(Primitive):
             raise ShapeError("concat needs at least two inputs ('from: [a, b]')")
         if any(layout != layouts[0] for layout in layouts):
             raise ShapeError("concat inputs differ in layout: " + ", ".join(
-                f"{fmt(s)} {layout_name(lay)}" for s, lay in zip(shapes, layouts)))
+                f"{fmt(s)} {layout_name(lay)}" for s, lay in zip(shapes, layouts, strict=True)))
         axis = self.axis(args, layouts)
         if axis >= len(shapes[0]):
             raise ShapeError(f"dim {args['dim']} is beyond the inputs {fmt(shapes[0])}")
         rest = [s[:axis] + s[axis + 1:] for s in shapes]
-        if any(len(s) != len(shapes[0]) or r != rest[0] for s, r in zip(shapes, rest)):
+        if any(len(s) != len(shapes[0]) or r != rest[0] for s, r in zip(shapes, rest, strict=True)):
             what = "spatial size" if axis == 0 and layouts[0] == CHW else "shape"
             raise ShapeError(f"concat inputs differ in {what}: " + ", ".join(map(fmt, shapes)))
         joined = sum(s[axis] for s in shapes)
