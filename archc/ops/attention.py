@@ -35,7 +35,7 @@ class SelfAttention(Primitive):
 
     def source(self, args, in_channels, shape):
         parts = [str(in_channels), str(args["heads"])]
-        parts += _kw("dropout", args["dropout"], -1.0) + _kw("bias", args["bias"], True)
+        parts += _kw("dropout", args["dropout"], 0.0) + _kw("bias", args["bias"], True)
         return Call("nn.MultiheadAttention", parts + ["batch_first=True"])
 
     def module_call(self, attr, args, inputs):
