@@ -167,6 +167,8 @@ class _Checker:
                 if row.name in RESERVED_NAMES:
                     self.error((*rpath, "name"), f"{row.name!r} is reserved: "
                                f"{RESERVED_REASONS[row.name]}", "E201")
+            if row.template:
+                self.template(row, rpath, scope, in_seq)
             self.refs(row, rpath, names, in_seq)
             if row.when is not None and isinstance(row.when, str):
                 self.expression(row.when, (*rpath, "when"), scope)
@@ -200,6 +202,20 @@ class _Checker:
             if row.name is not None:
                 names.add(row.name)
         return names
+
+    def template(self, row: Row, rpath: PathT, scope: set[str], in_seq: bool) -> None:
+        """A name template (``denselayer{i + 1}``) names the repeats of a row in a 'seq'
+        group; its parts are expressions of ``i``, the repeat index from 0."""
+        path = (*rpath, "name")
+        if not in_seq or row.n is None:
+            where = "has no 'n'" if in_seq else "is not in a 'seq' group"
+            self.error(path, f"name template {row.name!r} names each repeat of a row in a "
+                       f"'seq' group, but this row {where}", "E240", hint="outside a 'seq' "
+                       "group a name with 'n' names one Sequential of the repeats: write a "
+                       "plain name" if not in_seq else "add 'n', or write a plain name")
+            return
+        for part in re.findall(r"\{([^{}]+)\}", row.name):
+            self.expression(part, path, scope | {"i"})
 
     def refs(self, row: Row, rpath: PathT, names: set[str], in_seq: bool) -> None:
         if row.from_ is None:
