@@ -23,7 +23,7 @@ from ..ir.graph import INPUT, Graph, Node, walk
 from ..ir.shapes import Model, describe
 from ..ops import Val, init
 from .blocks import _is_expression, block_call, docstring, row_out
-from .pysrc import LINE, Call, List, comment, flat, pyexpr, render
+from .pysrc import LINE, Call, List, Tuple, comment, pyexpr, render
 
 _PY_TYPES = {bool: "bool", int: "int", float: "float", str: "str"}
 # Names besides a class's own that its __init__ and the factory read or take.
@@ -251,24 +251,13 @@ def sequential_lines(graph: Graph, indent: int, prefix: str, suffix: str, em: Em
             lines[-1] += f"  # {em.shape(child)}"
         else:
             code = em.node_source(child, source)
-            lines += _entry(inner, key, code, em.shape(child)) if keyed else \
-                render(inner, "", code, ",", em.shape(child))
+            lines += render(inner, "", Tuple([key, code]) if keyed else code, ",",
+                            em.shape(child))
         source = id(child)
     if keyed:
         lines += [f"{pad}        ]", f"{pad}    )"]
     lines.append(f"{pad}){suffix}")
     return lines
-
-
-def _entry(indent: int, key: str, code, note: str) -> list[str]:
-    """``("conv0", nn.Conv2d(...)),  # note``; split as ruff splits a tuple: one element a
-    line, with a trailing comma."""
-    pad = " " * indent
-    one = f"{pad}({key}, {flat(code)}),  # {note}"
-    if len(one) <= LINE:
-        return [one]
-    return [f"{pad}(", f"{pad}    {key},", *render(indent + 4, "", code, ","),
-            f"{pad}),  # {note}"]
 
 
 def _group_channels(node: Node, em: Emitter) -> None:

@@ -322,8 +322,8 @@ class Expander:
                 if row.name:
                     alias[row.name] = self._inputs(row, prev, alias)[0]
                 continue
-            if sequential and names and _is_group_stage(row):
-                row = _stage(row)  # a named row with n in a group: a Sequential of repeats
+            if names and _is_group_stage(row):
+                row = _stage(row)  # a named row with n (in a group, a block): its repeats
             n = self.repeats(row, doc, rpath, env, scaled)
             per_repeat = _min_layers(row, self.checked.ops, self._min)
             if self.layers + n * per_repeat > self.max_layers:  # refuse before expanding
