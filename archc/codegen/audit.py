@@ -5,8 +5,9 @@ The emitters should make a hostile spec harmless on their own (every literal com
 :func:`archc.codegen_literals.literal`, every expression is printed from its checked tree); this
 audit is what still holds if one of them has a bug. A generated module may import only torch and
 math (and warnings, and collections' OrderedDict for a group with named children), call only
-what it defines, what it imported, its arguments and locals, and a short list of builtins; it may not touch dunder attributes (``super().__init__`` aside), torch's
-file and network access (``torch.hub``, ``torch.load``, ``torch.save``) nor name ``eval``,
+what it defines, what it imported, its arguments and locals, and a short list of builtins; it
+may not touch dunder attributes (``super().__init__`` aside), torch's file and network access
+(``torch.hub``, ``torch.load``, ``torch.save``) nor name ``eval``,
 ``getattr``, ``open`` and the like; its one top-level assignment is the ``_WEIGHTS`` table, a
 plain literal. Definitions copied verbatim from archc's own helper files (``runtime.py``,
 ``inference.py``, ``codegen/weights_source.py``) are archc's code, not the spec's, and are
