@@ -333,3 +333,16 @@ def test_generated_groups_are_ruff_formatted_and_clean(write_spec, tmp_path):
     for args in (["format", "--isolated", "--check"], ["check", "--isolated"]):
         done = subprocess.run([ruff, *args, *files], capture_output=True, text=True)
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_documented_example_loads_torchvision_densenet_prefix(write_spec):
+    """docs/spec-language.md's 'Named rows inside a group' example is what it claims."""
+    from .conftest import ROOT
+
+    doc = (ROOT / "docs" / "spec-language.md").read_text(encoding="utf-8")
+    [text] = [b for b in re.findall(r"```yaml\n(.*?)```", doc, re.S)
+              if b.startswith("name: DenseNetPrefix")]
+    model = archc.build_model(write_spec(text, "densenet_prefix.yaml"))
+    ref = _reference_features()
+    ref.load_state_dict(model.state_dict(), strict=True)
+    assert '"denselayer6",' in archc.generate(write_spec(text, "densenet_prefix.yaml"))
