@@ -148,7 +148,10 @@ def generate_source(model: Model, overrides: list[str] | None = None,
     helpers.append(helper_source())  # weights= also takes a local file, with or without a table
     everything = body + "\n".join(helpers)
     imports = ["import math"] if "math." in everything else []
-    imports += ["import warnings", ""]
+    imports += ["import warnings"]
+    # a group with named children (torchvision's DenseNet features)
+    imports += ["from collections import OrderedDict"] if "OrderedDict(" in body else []
+    imports += [""]
     imports += ["import torch"] if re.search(r"\btorch\.", everything) else []
     imports += ["from torch import Tensor, nn"]
     raw = Path(checked.path).read_bytes() if Path(checked.path).is_file() else \

@@ -4,9 +4,10 @@ checked against an allow-list before it is returned, written or executed.
 The emitters should make a hostile spec harmless on their own (every literal comes from
 :func:`archc.codegen_literals.literal`, every expression is printed from its checked tree); this
 audit is what still holds if one of them has a bug. A generated module may import only torch and
-math (and warnings), call only what it defines, what it imported, its arguments and locals, and a
-short list of builtins; it may not touch dunder attributes (``super().__init__`` aside), torch's
-file and network access (``torch.hub``, ``torch.load``, ``torch.save``) nor name ``eval``,
+math (and warnings, and collections' OrderedDict for a group with named children), call only
+what it defines, what it imported, its arguments and locals, and a short list of builtins; it
+may not touch dunder attributes (``super().__init__`` aside), torch's file and network access
+(``torch.hub``, ``torch.load``, ``torch.save``) nor name ``eval``,
 ``getattr``, ``open`` and the like; its one top-level assignment is the ``_WEIGHTS`` table, a
 plain literal. Definitions copied verbatim from archc's own helper files (``runtime.py``,
 ``inference.py``, ``codegen/weights_source.py``) are archc's code, not the spec's, and are
@@ -29,7 +30,7 @@ class AuditError(UnsafeSourceError):
 
 
 IMPORTS = {"math", "torch", "torch.nn.functional", "warnings"}
-FROM_TORCH = {"Tensor", "nn"}
+FROM = {"torch": frozenset({"Tensor", "nn"}), "collections": frozenset({"OrderedDict"})}
 IMPORTS_NAMES = {"math", "torch", "Tensor", "nn", "F", "warnings"}
 # torch's file and network access: only archc's own _load_weights may use them.
 TORCH_IO = frozenset({"hub", "load", "save", "serialization"})
@@ -87,10 +88,8 @@ def audit_source(source: str) -> None:
         elif isinstance(node, ast.Import):
             _check_import(node)
         elif isinstance(node, ast.ImportFrom):
-            if node.module != "torch" or node.level or \
-                    not {a.name for a in node.names} <= FROM_TORCH or \
-                    any(a.asname for a in node.names):
-                _fail(node, "imports only torch's Tensor and nn")
+            _check_from(node)
+            defined |= {a.name for a in node.names}
         elif isinstance(node, ast.Assign):
             _check_table(node)
             defined.add(TABLE)
@@ -117,6 +116,15 @@ def _check_table(node: ast.Assign) -> None:
         ast.literal_eval(node.value)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         _fail(node, f"a {TABLE} that is not a literal")
+
+
+def _check_from(node: ast.ImportFrom) -> None:
+    """``from torch import Tensor, nn`` and ``from collections import OrderedDict`` (a
+    Sequential with named children), nothing else, never renamed."""
+    allowed = FROM.get(node.module) if not node.level else None
+    if allowed is None or not {a.name for a in node.names} <= allowed or \
+            any(a.asname for a in node.names):
+        _fail(node, "imports only torch's Tensor and nn and collections' OrderedDict")
 
 
 def _check_import(node: ast.Import) -> None:

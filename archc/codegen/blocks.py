@@ -15,7 +15,7 @@ from ..frontend.names import MODULE_ATTRIBUTES
 from ..ir.graph import Node, _may_overwrite, walk
 from ..ops import ACTIVATIONS, Primitive, Val
 from ..ops.base import channels, pair_val
-from .pysrc import Call, comment, pyexpr, render
+from .pysrc import Call, List, Tuple, comment, pyexpr, render
 
 _PY_TYPES = {"int": "int", "int2": "int | tuple[int, int]", "float": "float", "bool": "bool",
              "str": "str"}
@@ -444,6 +444,10 @@ class BlockWriter:
         items = [self.construct(r, given(chans[i], r), rows, i, True, indent + 4)
                  for i, r in enumerate(rows)]
         if not any(_conditional(r) for r in rows):
+            if any(r.name for r in rows):  # keyed by name, unnamed rows by their index
+                keyed = [Tuple([literal(r.name or str(i)), item])
+                         for i, (r, item) in enumerate(zip(rows, items, strict=True))]
+                return Call("nn.Sequential", [Call("OrderedDict", [List(keyed)])])
             return Call("nn.Sequential", items)
         lead = next(i for i, r in enumerate(rows) if _conditional(r))
         pad = " " * indent
@@ -554,12 +558,40 @@ class BlockWriter:
             inner = indent + 4 if _conditional(row) else indent
             if _conditional(row):
                 lines += [f"{pad}self.{row.name} = None", f"{pad}if {self.cond(row)}:"]
+            if row.n is not None:  # a stage: an nn.Sequential of the row's repeats
+                lines += self.stage(row, given(in_ch, row), out_ch, i, inner)
+                continue
             code = self.construct(row, given(in_ch, row), self.bdef.body, i, False, inner)
             if isinstance(code, list):
                 lines += code + [f"{' ' * inner}self.{row.name} = nn.Sequential(*layers)"]
             else:
                 lines += render(inner, f"self.{row.name} = ", code)
         return lines
+
+    def stage(self, row: Row, in_ch: str | None, out_ch: str | None, i: int,
+              indent: int) -> list[str]:
+        """``self.NAME = nn.Sequential(*layers)`` of ``n`` repeats (ResNet's layer1 inside a
+        block): first-only columns (stride) on the first; the rest read its output."""
+        impl = self.ctx.ops[row.op]
+        firsts = {p.name for p in impl.params if p.first_only}
+        later = Row.model_validate({"op": row.op, "name": row.name, **{
+            k: v for k, v in row.args.items() if k not in firsts}})
+        if out_ch is None or row_out(later, [out_ch], self.ctx, self.lets) != out_ch:
+            from ..diagnostics import SpecError
+
+            raise SpecError([self.bdef.document.diag(
+                (*self.bdef.path, "body", i, "n"), f"block {self.bdef.op!r}: the repeats of "
+                f"row {row.name!r} change their channels, so they cannot be one loop in the "
+                "generated class", "E502", hint="write the repeats as rows of their own")])
+        body, pad = self.bdef.body, " " * indent
+        first = self.construct(row, in_ch, body, i, False, indent)
+        rest = self.construct(later, out_ch, body, i, False, indent + 4)
+        count = f"{row.n - 1}" if isinstance(row.n, int) else pyexpr(f"({row.n}) - 1",
+                                                                        self.rename)
+        return [*render(indent, "layers: list[nn.Module] = ", List([first])),
+                f"{pad}for _ in range({count}):",
+                *render(indent + 4, "", Call("layers.append", [rest])),
+                f"{pad}self.{row.name} = nn.Sequential(*layers)"]
 
     def cond_text(self, row: Row) -> str:
         return row.when if isinstance(row.when, str) else "false"

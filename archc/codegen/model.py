@@ -24,7 +24,7 @@ from ..ir.shapes import Model, describe
 from ..ops import Val, init
 from ..ops.base import channel_dim, channels
 from .blocks import _is_expression, block_call, docstring, row_out
-from .pysrc import LINE, Call, List, comment, pyexpr, render
+from .pysrc import LINE, Call, List, Tuple, comment, pyexpr, render
 
 _PY_TYPES = {bool: "bool", int: "int", float: "float", str: "str"}
 # Names besides a class's own that its __init__ and the factory read or take.
@@ -228,21 +228,37 @@ def _resolved(text: str, names, scope: dict) -> str:
 def sequential_lines(graph: Graph, indent: int, prefix: str, suffix: str, em: Emitter,
                      source: int | None, stage: bool = False) -> list[str]:
     """An nn.Sequential's lines; in a stage (a named row with n repeats) the row's comment
-    stands above the stage, not again above its first block."""
+    stands above the stage, not again above its first block. Children with names of their
+    own make it ``nn.Sequential(OrderedDict([("conv0", ...), ...]))``, as torchvision's
+    DenseNet writes it; unnamed children there are keyed by their index."""
     pad = " " * indent
+    keyed = graph.keyed
+    inner = indent + (12 if keyed else 4)
     lines = [f"{pad}{prefix}nn.Sequential("]
+    if keyed:
+        lines += [f"{pad}    OrderedDict(", f"{pad}        ["]
     for child in graph.nodes():
         note = None if stage else row_comment(child, em)
         if note:
-            lines.append(f"{pad}    # {note}")
+            lines.append(f"{' ' * inner}# {note}")
+        key = literal(child.name)
         if child.kind == "seq":
-            lines.extend(sequential_lines(child.body, indent + 4, "", ",", em, source))
+            nested = bool(child.columns)  # a stage (plain groups show no columns)
+            if keyed:
+                lines += [f"{' ' * inner}(", f"{' ' * inner}    {key},"]
+                lines += sequential_lines(child.body, inner + 4, "", ",", em, source, nested)
+                lines.append(f"{' ' * inner}),")
+            else:
+                lines += sequential_lines(child.body, inner, "", ",", em, source, nested)
             _group_channels(child, em)
             lines[-1] += f"  # {em.shape(child)}"
         else:
             code = em.node_source(child, source)
-            lines.extend(render(indent + 4, "", code, ",", em.shape(child)))
+            lines += render(inner, "", Tuple([key, code]) if keyed else code, ",",
+                            em.shape(child))
         source = id(child)
+    if keyed:
+        lines += [f"{pad}        ]", f"{pad}    )"]
     lines.append(f"{pad}){suffix}")
     return lines
 

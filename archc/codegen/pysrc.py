@@ -48,6 +48,17 @@ class List:
         return f"[{', '.join(flat(a) for a in self.items)}]"
 
 
+@dataclass
+class Tuple:
+    """``(item, ...)``: split, ruff puts each item on its own line (a call may keep its
+    arguments together on one)."""
+
+    items: list
+
+    def flat(self) -> str:
+        return f"({', '.join(flat(a) for a in self.items)})"
+
+
 def flat(code) -> str:
     return code if isinstance(code, str) else code.flat()
 
@@ -61,6 +72,10 @@ def render(indent: int, prefix: str, code, suffix: str = "", note: str = "") -> 
         return [one]
     if isinstance(code, Call):
         opener, items, closer = f"{code.func}(", code.args, ")"
+    elif isinstance(code, Tuple):
+        inner = indent + 4
+        body = [line for a in code.items for line in render(inner, "", a, ",")]
+        return [f"{pad}{prefix}(", *body, f"{pad}){tail}"]
     else:
         opener, items, closer = "[", code.items, "]"
     if not items:

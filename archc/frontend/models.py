@@ -24,6 +24,8 @@ CLASS_IDENT = r"^[A-Z][A-Za-z0-9_]*$"
 # Row names become module attributes and state_dict keys: any ASCII identifier, capitals
 # included (torchvision's Inception names modules Conv2d_1a_3x3).
 ROW_IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# A row name may be a template inside a 'seq' group: denselayer{i + 1}, one name per repeat.
+ROW_NAME = r"^[A-Za-z_]([A-Za-z0-9_]|\{[^{}]+\})*$"
 Scalar = Union[bool, int, float, str]
 RESERVED_ROW_KEYS = ("op", "name", "from", "when", "step", "seq", "n", "input_size")
 
@@ -56,6 +58,24 @@ def _check_ident(value: str | None) -> str | None:
     return value
 
 
+def row_name_problem(value: str) -> str | None:
+    """Why ``value`` (a row name, or a template's rendered name) cannot name a module, or
+    None. A module name is a Python identifier: one with '-' or '.' (``block1-0``) could only
+    be registered with add_module and read back with getattr, which generated code never uses
+    (the audit refuses getattr, the door to every attribute)."""
+    if not re.match(ROW_IDENT, value) or not value.isascii():
+        fix = re.sub(r"[^0-9A-Za-z_]", "_", value)
+        return (f"{value!r} is not a module name: use letters, digits and _ (not starting with "
+                "a digit); generated code writes it as an attribute (self.NAME), which a name "
+                "with '-' or '.' cannot be" + (f" (e.g. {fix!r})" if re.match(ROW_IDENT, fix)
+                                                else ""))
+    try:
+        _check_row_name(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def _check_row_name(value: str | None) -> str | None:
     if value is not None and (value in GENERATED_CLASSES or value in GENERATED_GLOBALS):
         raise ValueError(f"{value!r} is a name the generated module defines or imports; "
@@ -64,6 +84,17 @@ def _check_row_name(value: str | None) -> str | None:
         raise ValueError(f"{value!r} is an attribute of archc's generated models (the "
                          "classifier and backbone API); choose another name")
     return _check_ident(value)
+
+
+def _check_template(value: str) -> str:
+    """A name template: identifier characters and ``{expression}`` parts (no nesting)."""
+    if not re.match(ROW_NAME, value):
+        raise ValueError(f"{value!r} is not a name template: letters, digits, _ and "
+                         "{expression} parts (e.g. 'denselayer{i + 1}'), starting with a letter")
+    literal = re.sub(r"\{[^{}]+\}", "", value)
+    if private(literal):
+        raise ValueError(f"{value!r}: {PRIVATE}")
+    return value
 
 
 class Paper(_Strict):
@@ -96,9 +127,10 @@ class Row(BaseModel):
 
     op: str | None = Field(None, description="Operator or block type of the row.")
     name: str | None = Field(
-        None, pattern=ROW_IDENT,
-        description="Module name (an attribute of the parent). Needed for rows with weights "
-        "outside a 'seq' group; with 'n' at the top level, names a Sequential of the repeats.")
+        None, pattern=ROW_NAME,
+        description="Module name (an attribute of the parent, or a group's key). Needed for "
+        "rows with weights outside a 'seq' group; with 'n', names a Sequential of the repeats; "
+        "in a 'seq' group with 'n', a template such as 'denselayer{i + 1}' names each repeat.")
     from_: str | list[str] | None = Field(
         None, alias="from",
         description="Input(s) of this row by name ('input' = the block input); default: the "
@@ -116,10 +148,22 @@ class Row(BaseModel):
         None, min_length=1, max_length=3,
         description="Input size stated by the paper for this row, as [C, H, W]; checked.")
 
-    @field_validator("name")
+    @field_validator("name", mode="before")
     @classmethod
     def _name(cls, value):
-        return _check_row_name(value)
+        if not isinstance(value, str):
+            return value  # the type check says what is wrong
+        if "{" in value or "}" in value:
+            return _check_template(value)
+        problem = row_name_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @property
+    def template(self) -> bool:
+        """Whether the name is a template (``denselayer{i + 1}``), rendered per repeat."""
+        return self.name is not None and "{" in self.name
 
     @model_validator(mode="after")
     def _op_or_seq(self):

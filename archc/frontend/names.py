@@ -48,6 +48,7 @@ GENERATED_GLOBALS = frozenset({
     "math", "torch", "nn", "F", "Tensor", "_make_divisible", "_activation", "_apply_activation",
     "optimize_for_inference", "_fold", "_foldable", "_identity_in_eval", "_replace",
     "warnings", "_load_weights", "_WEIGHTS",  # published weights (archc/codegen/hub.py)
+    "OrderedDict",  # a group with named children
 })
 
 # Python names the generated code uses inside a block class or the model's methods.

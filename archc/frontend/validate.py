@@ -168,12 +168,16 @@ class _Checker:
                 if row.name in RESERVED_NAMES:
                     self.error((*rpath, "name"), f"{row.name!r} is reserved: "
                                f"{RESERVED_REASONS[row.name]}", "E201")
+            if row.template:
+                self.template(row, rpath, scope, in_seq)
             self.refs(row, rpath, names, in_seq)
             if row.when is not None and isinstance(row.when, str):
                 self.expression(row.when, (*rpath, "when"), scope)
-            if in_block and row.n is not None:
-                self.error((*rpath, "n"), "repeats ('n') are only allowed in a spec's layers",
-                           "E202")
+            if in_block and row.n is not None and (in_seq or row.name is None or row.template
+                                                   or row.seq is not None):
+                self.error((*rpath, "n"), "repeats ('n') in a block body need a plain 'name' "
+                           "and no 'seq' group around them (the row becomes a Sequential "
+                           "of its repeats)", "E202")
             if in_block and row.input_size is not None:
                 self.error((*rpath, "input_size"), "'input_size' is only allowed in a spec's "
                            "layers", "E202")
@@ -192,6 +196,8 @@ class _Checker:
                     self.error((*rpath, key), f"unknown key {key!r} on a 'seq' group", "E101",
                                key=True)
                 self.rows(row.seq, (*rpath, "seq"), scope, in_block, True)
+                if in_block:
+                    self.keyed_conditions(row.seq, (*rpath, "seq"))
             else:
                 self.op_row(row, rpath, scope)
                 op = self.ops.get(row.op)
@@ -201,6 +207,31 @@ class _Checker:
             if row.name is not None:
                 names.add(row.name)
         return names
+
+    def template(self, row: Row, rpath: PathT, scope: set[str], in_seq: bool) -> None:
+        """A name template (``denselayer{i + 1}``) names the repeats of a row in a 'seq'
+        group; its parts are expressions of ``i``, the repeat index from 0."""
+        path = (*rpath, "name")
+        if not in_seq or row.n is None:
+            where = "has no 'n'" if in_seq else "is not in a 'seq' group"
+            self.error(path, f"name template {row.name!r} names each repeat of a row in a "
+                       f"'seq' group, but this row {where}", "E240", hint="outside a 'seq' "
+                       "group a name with 'n' names one Sequential of the repeats: write a "
+                       "plain name" if not in_seq else "add 'n', or write a plain name")
+            return
+        for part in re.findall(r"\{([^{}]+)\}", row.name):
+            self.expression(part, path, scope | {"i"})
+
+    def keyed_conditions(self, rows: list[Row], path: PathT) -> None:
+        """A block's group whose rows have conditions is built from a list at run time: its
+        children can only be numbered, not named."""
+        if not any(r.when is not None and r.when is not True for r in rows):
+            return
+        for j, r in enumerate(rows):
+            if r.name is not None:
+                self.error((*path, j, "name"), f"row {r.name!r}: a 'seq' group in a block "
+                           "whose rows have 'when' conditions numbers its children; it "
+                           "cannot name them", "E242", hint="drop the name, or the condition")
 
     def refs(self, row: Row, rpath: PathT, names: set[str], in_seq: bool) -> None:
         if row.from_ is None:

@@ -33,7 +33,7 @@ def _candidates(model: Model):
             return
         if node.kind == "seq" and node.name:
             for i, child in enumerate(node.body.nodes()):
-                yield f"{node.name}.{i}", node, i, child.out_shape
+                yield f"{node.name}.{child.name}", node, i, child.out_shape  # its key
         yield node.name or node.path, node, None, node.out_shape
 
 
@@ -136,5 +136,6 @@ def feature_info(steps: list[Step]) -> list[dict]:
     (input size over map size; None where it is not one whole number) and the module whose
     output the map is (a group run in slices: the slice's last row, which a hook can watch)."""
     return [{"num_chs": s.point.shape[0], "reduction": s.point.stride,
-             "module": s.point.path if s.start is None else f"{s.node.name}.{s.end - 1}"}
+             "module": s.point.path if s.start is None else
+             f"{s.node.name}.{s.node.body.nodes()[s.end - 1].name}"}
             for s in steps if s.point]

@@ -7,6 +7,7 @@ depend on their input channels (``when: t != 1`` ... ``round(in_channels * t)``)
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,6 +18,7 @@ from .. import expr
 from ..diagnostics import Diagnostic, SpecError
 from ..frontend import BlockDef, CheckedSpec, Row
 from ..frontend.loader import Budget, Document, PathT
+from ..frontend.models import row_name_problem
 from ..frontend.validate import check_range
 from ..ops import ACTIVATIONS, Primitive, Shape
 
@@ -104,7 +106,7 @@ class Graph:
     than all of shape inference)."""
 
     order: list[str] = field(default_factory=list)
-    sequential: bool = False  # an nn.Sequential: children named 0..n-1, chained
+    sequential: bool = False  # an nn.Sequential: chained children, keyed by index or name
     out: str | None = None
     last: str = INPUT  # the end of the chain (the last row that is not left out)
     members: dict[str, Node] = field(default_factory=dict)
@@ -132,6 +134,12 @@ class Graph:
     def output(self) -> str:
         return self.out or self.last
 
+    @property
+    def keyed(self) -> bool:
+        """Whether a Sequential's children carry names of their own (``denseblock1``), so it
+        is built from an OrderedDict; unnamed children keep their index as their key."""
+        return self.sequential and any(n.name != str(i) for i, n in enumerate(self.nodes()))
+
 
 @dataclass(slots=True)
 class Site:
@@ -146,6 +154,7 @@ class Site:
     sequential: bool = False
     scaled: bool = False  # the spec's own layers (not block bodies): width/depth apply
     prefix: str = ""  # module path of the container, for node paths
+    names: bool = True  # a group's rows keep their names (an inline block's are numbered)
 
 
 class Expander:
@@ -309,11 +318,12 @@ class Expander:
     def rows(self, rows: list[Row], doc: Document, path: PathT, env: dict, *,
              sequential: bool, out: str | None = None, prefix: str = "", scaled: bool = False,
              aux: frozenset[str] = frozenset(), graph: Graph | None = None,
-             prev: str = INPUT) -> Graph:
+             prev: str = INPUT, names: bool = True) -> Graph:
         """Expand rows into a container graph; disabled rows pass their input through.
 
         ``scaled``: apply the spec's width/depth scaling (a spec's own layers, not block
-        bodies). ``aux``: rows that branch off the chain (auxiliary heads)."""
+        bodies). ``aux``: rows that branch off the chain (auxiliary heads). ``names``: rows of
+        a sequential container keep their names (false for an inline block's spliced rows)."""
         graph = graph if graph is not None else Graph(sequential=sequential)
         alias: dict[str, str] = {}  # disabled row name -> the node its input came from
         for i, row in enumerate(rows):
@@ -323,6 +333,8 @@ class Expander:
                 if row.name:
                     alias[row.name] = self._inputs(row, prev, alias)[0]
                 continue
+            if names and _is_group_stage(row):
+                row = _stage(row)  # a named row with n (in a group, a block): its repeats
             n = self.repeats(row, doc, rpath, env, scaled)
             per_repeat = _min_layers(row, self.checked.ops, self._min)
             if self.layers + n * per_repeat > self.max_layers:  # refuse before expanding
@@ -330,7 +342,7 @@ class Expander:
             impl = self.checked.ops.get(row.op) if row.op else None
             for rep in range(n):
                 site = Site(graph, doc, rpath, self._env(row, env), rep, sequential, scaled,
-                            prefix)
+                            prefix, names)
                 if isinstance(impl, BlockDef) and impl.inline:
                     prev = self.inline(row, impl, site, prev)
                     continue
@@ -370,7 +382,7 @@ class Expander:
                 return prev
         start = len(self.diags)
         self.rows(impl.body, impl.document, (*impl.path, "body"), inner, sequential=True,
-                  prefix=site.prefix, graph=graph, prev=prev)
+                  prefix=site.prefix, graph=graph, prev=prev, names=False)
         if impl.builtin:  # an error in archc's library rows is the error of the row using them
             self.diags[start:] = [replace(doc.diag(rpath, f"{impl.op}: {d.message}", d.code),
                                           hint=library_hint(d, d.hint))
@@ -395,7 +407,7 @@ class Expander:
             raise self.over_budget(doc, rpath)
         index = str(len(graph.order))
         if site.sequential:
-            node_id, name = index, index
+            node_id = name = self.key(row, site) or index
         elif row.name:
             node_id, name = row.name, row.name
         else:
@@ -424,6 +436,51 @@ class Expander:
         firsts = {p.name for p in impl.params if p.first_only}
         node.given = tuple(k for k in row.args if not (k in firsts and rep > 0))
         return node
+
+
+    def key(self, row: Row, site: Site) -> str | None:
+        """A group child's own name: the row's, or its template rendered for this repeat
+        (None: the child is keyed by its index). Unique in the group."""
+        if row.name is None or not site.names:
+            return None
+        name = self.render_name(row, site) if row.template else row.name
+        if name is None:
+            return None
+        if name in site.graph.members:
+            self.error(site.doc, (*site.path, "name"), f"module name {name!r} is used twice "
+                       "in this 'seq' group" + (f" (repeat {site.repeat})" if row.template
+                                                else ""), "E201",
+                       hint="names in a group are its keys (features.NAME): make them differ")
+            return None
+        return name
+
+    def render_name(self, row: Row, site: Site) -> str | None:
+        """A name template for repeat ``i``: each ``{expression}`` evaluated by archc's
+        expression language (never Python's format or eval), integers and strings only."""
+        path = (*site.path, "name")
+        out = []
+        for literal, text in _TEMPLATE.findall(row.name):
+            out.append(literal)
+            if not text:
+                continue
+            value = self.evaluate(text, site.doc, path, {**site.env, "i": site.repeat})
+            if value is None:
+                return None
+            if isinstance(value, bool) or not isinstance(value, (int, str)):
+                self.error(site.doc, path, f"in name template {row.name!r}: {{{text}}} gives "
+                           f"{value!r}, not an integer or a string", "E241")
+                return None
+            out.append(str(value))
+        name = "".join(out)
+        problem = row_name_problem(name)
+        if problem:
+            self.error(site.doc, path, f"name template {row.name!r} gives, for repeat "
+                       f"{site.repeat}, {problem}", "E241")
+            return None
+        return name
+
+
+_TEMPLATE = re.compile(r"([^{}]*)(?:\{([^{}]+)\}|$)")
 
 
 def library_hint(diag: Diagnostic, hint: str | None = None) -> str:
@@ -517,6 +574,22 @@ def _is_stage(row: Row) -> bool:
     return bool(row.seq) and len(row.seq) == 1 and getattr(row, "_stage", False)
 
 
+def _stage(row: Row) -> Row:
+    """A named row with ``n`` as a stage: a group whose one row is the row itself, unnamed
+    (the stage reads the row's 'from'; its repeats chain inside the group)."""
+    stage = row.model_copy(update={
+        "seq": [row.model_copy(update={"name": None, "from_": None})], "op": None,
+        "n": None, "input_size": None})
+    stage._stage = True
+    return stage
+
+
+def _is_group_stage(row: Row) -> bool:
+    """A row in a group that is a stage: named (not a template), with ``n``."""
+    return row.op is not None and row.n is not None and row.name is not None and \
+        not row.template
+
+
 def _top_rows(spec) -> list[Row]:
     rows = []
     if spec.input_transform is not None:
@@ -528,12 +601,7 @@ def _top_rows(spec) -> list[Row]:
         if row.op is not None and row.n is not None and row.name is not None:
             # A named, repeated row at the top level is a stage: an nn.Sequential of its repeats
             # (ResNet's layer1..layer4).
-            stage = row.model_copy(update={
-                # the stage reads the row's 'from'; its repeats chain inside the group
-                "seq": [row.model_copy(update={"name": None, "from_": None})], "op": None,
-                "n": None, "input_size": None})
-            stage._stage = True
-            rows.append(stage)
+            rows.append(_stage(row))
         else:
             rows.append(row)
     return rows
