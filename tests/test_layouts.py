@@ -243,3 +243,30 @@ def test_ordered_reference_keys_match():
     keys = list(model.state_dict())
     assert keys == list(_Reference().state_dict()), keys
     assert isinstance(OrderedDict(model.state_dict()), OrderedDict)
+
+
+def test_encoder_block_is_torchvisions():
+    """The library's encoder_block is torchvision's ViT EncoderBlock: strict state_dict load,
+    equal outputs, parameters and MACs."""
+    vt = pytest.importorskip("torchvision.models.vision_transformer")
+    from functools import partial
+
+    from .reference import assert_outputs_match, load_same_weights, parity_input
+
+    text = """\
+name: OneLayer
+input: [17, 64]
+layers:
+  - {name: layer, op: encoder_block, heads: 4, mlp: 128}
+"""
+    ref = nn.Sequential(OrderedDict(layer=vt.EncoderBlock(
+        4, 64, 128, 0.0, 0.0, partial(nn.LayerNorm, eps=1e-6)))).eval()
+    model = archc.compile_spec(load_spec_text(text))
+    assert model.params == sum(p.numel() for p in ref.parameters())
+    assert model.macs == count_macs(ref, (17, 64))
+    live = archc.build_model(load_spec_text(text))
+    with torch.no_grad():
+        for p in ref.parameters():
+            p.copy_(torch.randn_like(p) * 0.3)
+    load_same_weights(ref, live)
+    assert_outputs_match(ref, [live], parity_input((17, 64)))
