@@ -7,7 +7,7 @@ from __future__ import annotations
 import keyword
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
@@ -26,6 +26,7 @@ from .names import (
     stem_problem,
 )
 from .registry import BlockDef, Op, builtin_ops, camel, used_ops
+from .salvage import ANY_ROW, BROKEN, salvage
 
 RESERVED_NAMES = {"input", "in_channels", "self", "x", "out", "torch", "nn", "math", "super"}
 RESERVED_REASONS = {
@@ -148,8 +149,12 @@ def _get(data, path):
 
 # --------------------------------------------------------------------------- rows
 class _Checker:
-    def __init__(self, doc: Document, ops: dict[str, Op]) -> None:
+    def __init__(self, doc: Document, ops: dict[str, Op], broken_blocks: frozenset[str] = (),
+                 broken_rows: frozenset[str] = ()) -> None:
         self.doc, self.ops, self.diags = doc, ops, []
+        # Parts of a salvaged document (see salvage.py) whose structural errors are reported:
+        # rows using a broken block, and references to a broken row's name, are not checked.
+        self.broken_blocks, self.broken_rows = broken_blocks, broken_rows
 
     def error(self, path: PathT, message: str, code: str, hint: str | None = None,
               key: bool = False) -> None:
@@ -211,11 +216,14 @@ class _Checker:
         refs = [row.from_] if isinstance(row.from_, str) else row.from_
         for j, ref in enumerate(refs):
             rp = (*rpath, "from") if isinstance(row.from_, str) else (*rpath, "from", j)
-            if ref != "input" and ref not in names:
+            if ref != "input" and ref not in names and ref not in self.broken_rows \
+                    and ANY_ROW not in self.broken_rows:
                 self.error(rp, f"unknown row {ref!r} in 'from' (rows can read 'input' or an "
                            "earlier named row)", "E205", hint=expr.did_you_mean(ref, names))
 
     def op_row(self, row: Row, rpath: PathT, scope: set[str]) -> None:
+        if row.op == BROKEN or row.op in self.broken_blocks:
+            return
         op = self.ops.get(row.op)
         if op is None:
             self.error((*rpath, "op"), f"unknown op {row.op!r}", "E206",
@@ -577,12 +585,22 @@ def validate(doc: Document) -> CheckedSpec:
         raise SpecError([doc.diag((), f"a spec must be a mapping of keys (name, input, layers, "
                                   f"...), not {kind}", "E100")])
     stem = _stem_diagnostics(doc)
+    broken: tuple[set[str], set[str]] = (set(), set())
     try:
         spec = Spec.model_validate(doc.data)
     except ValidationError as exc:
-        raise SpecError(stem + pydantic_diagnostics(exc, doc, (), Spec)) from None
-    ops: dict[str, Op] = dict(builtin_ops(used_ops(spec)))
-    checker = _Checker(doc, ops)
+        stem += pydantic_diagnostics(exc, doc, (), Spec)
+        salvaged = salvage(doc.data, exc.errors())
+        try:
+            spec = Spec.model_validate(salvaged[0]) if salvaged else None
+        except ValidationError:
+            spec = None
+        if spec is None:
+            raise SpecError(stem) from None
+        broken = salvaged[1:]
+    ops: dict[str, Op] = dict(builtin_ops(
+        [n for n in used_ops(spec) if n != BROKEN and n not in broken[0]]))
+    checker = _Checker(doc, ops, *broken)
     checker.diags += stem
     defs = {}
     for name, bspec in spec.blocks.items():
@@ -625,8 +643,30 @@ def validate(doc: Document) -> CheckedSpec:
     _check_weights(spec, checker)
     spec = _evaluate_norm(spec, checker)
     if checker.diags:
-        raise SpecError(sorted(checker.diags, key=lambda d: (d.line, d.column)))
+        raise SpecError(capped(checker.diags))
     return CheckedSpec(doc, spec, ops)
+
+
+MAX_ERRORS = 50
+
+
+def capped(diags: list[Diagnostic]) -> list[Diagnostic]:
+    """A file's errors in order of position, each once, the first :data:`MAX_ERRORS` of them
+    and a last one saying how many more there are (a generated or pasted spec can have
+    thousands, all the same mistake)."""
+    seen, unique = set(), []
+    for d in sorted(diags, key=lambda d: (d.file, d.line, d.column)):
+        key = (d.file, d.line, d.column, d.code, d.message)
+        if key not in seen:
+            seen.add(key)
+            unique.append(d)
+    if len(unique) <= MAX_ERRORS:
+        return unique
+    last = unique[MAX_ERRORS]
+    more = len(unique) - MAX_ERRORS
+    return [*unique[:MAX_ERRORS], replace(
+        last, message=f"{more} more error{'s' if more != 1 else ''} not shown", code="E001",
+        hint="fix the errors above and check again", end_line=None, end_column=None)]
 
 
 _NORM_RANGE = {"eps": (lambda v: v > 0, "greater than 0"),

@@ -12,6 +12,7 @@ from .. import expr
 from ..diagnostics import Diagnostic, SpecError
 from ..frontend import BlockDef, CheckedSpec
 from ..frontend.loader import Budget
+from ..frontend.validate import capped
 from ..ops import Primitive, Shape, ShapeError
 from ..ops.conv import fmt
 from .graph import (
@@ -46,6 +47,10 @@ class Model:
         return self.checked.spec.name
 
 
+class _Failed(Exception):
+    """A container's output depends on a row that failed (its error is recorded)."""
+
+
 class _Inference:
     def __init__(self, checked: CheckedSpec, expander: Expander) -> None:
         self.checked = checked
@@ -60,15 +65,29 @@ class _Inference:
         # (block, arguments, input shape) -> (an inferred instance, its layer count): a block's
         # body is a pure function of these, so later instances copy the first one's nodes.
         self.done: dict[tuple, tuple[Node, int]] = {}
+        # Errors of rows whose inputs are known; rows reading a failed row are not checked.
+        self.errors: list[Diagnostic] = []
 
     def container(self, graph: Graph, in_shape: Shape, anchor: Node | None) -> Shape:
         """Infer a container's nodes in order. Errors inside a block instance are reported at
         the spec row that made the instance (``anchor``), naming the inner module."""
         shapes = {INPUT: in_shape}
         for node in graph.nodes():
+            if any(i not in shapes for i in node.inputs):
+                continue  # reads a row that failed: its input shape is unknown
             node.in_shapes = [shapes[i] for i in node.inputs]
-            self.node(node, anchor)
+            try:
+                self.node(node, anchor)
+            except SpecError as exc:  # reported with the other rows' errors at the end
+                if any(d.code == "E005" for d in exc.diagnostics):
+                    raise  # a budget: elaborating further is what it guards against
+                self.errors += exc.diagnostics
+                continue
+            except _Failed:
+                continue
             shapes[node.id] = node.out_shape
+        if graph.output not in shapes:
+            raise _Failed
         return shapes[graph.output]
 
     def fail(self, node: Node, anchor: Node | None, message: str, code: str = "E401"):
@@ -265,7 +284,12 @@ def infer(checked: CheckedSpec, budget: Budget | None = None) -> Model:
     expander.layers = sum(1 for _ in walk(graph))
     run = _Inference(checked, expander)
     shape = tuple(checked.spec.input)
-    out = run.container(graph, shape, None)
+    try:
+        out = run.container(graph, shape, None)
+    except _Failed:  # only after an error, raised just below
+        out = None
+    if run.errors:
+        raise SpecError(capped(run.errors))
     nodes = graph.nodes()
     aux = set(checked.spec.aux_outputs)
     _check_class_names(checked, graph)
