@@ -15,7 +15,7 @@ from ..frontend.names import MODULE_ATTRIBUTES
 from ..ir.graph import Node, _may_overwrite, walk
 from ..ops import ACTIVATIONS, Primitive, Val
 from ..ops.base import pair_val
-from .pysrc import Call, comment, pyexpr, render
+from .pysrc import Call, Noted, comment, pyexpr, render
 
 _PY_TYPES = {"int": "int", "int2": "int | tuple[int, int]", "float": "float", "bool": "bool",
              "str": "str"}
@@ -435,7 +435,8 @@ class BlockWriter:
         items = [self.construct(r, given(chans[i], r), rows, i, True, indent + 4)
                  for i, r in enumerate(rows)]
         if not any(_conditional(r) for r in rows):
-            return Call("nn.Sequential", items)
+            return Call("nn.Sequential", [Noted(r.step, item) if r.step else item
+                                          for r, item in zip(rows, items, strict=True)])
         lead = next(i for i, r in enumerate(rows) if _conditional(r))
         pad = " " * indent
         lines = [f"{pad}layers: list[nn.Module] = ["] if lead else \
