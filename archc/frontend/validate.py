@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from .. import expr
 from ..diagnostics import Diagnostic, SpecError
-from ..ops import REQUIRED, Param, Primitive
+from ..ops import ACTIVATIONS, REQUIRED, Param, Primitive
 from .loader import Document, PathT, load_file
 from .models import BUILTINS, IDENT, RESERVED_ROW_KEYS, BlockSpec, Row, Spec
 from .names import (
@@ -329,16 +329,38 @@ FUTURE_OPS = {
 }
 
 
+# Words that make an op another op: a name and a suggestion must carry the same ones
+# (adaptive_max_pool is not a typo of adaptive_avg_pool, nor conv3d of conv, which is 2-d).
+_KIND_WORDS = ("max", "avg", "mean", "min", "sum", "1d", "3d", "dropout2d", "layer", "group",
+               "instance", "rms", "transpose", "global", "adaptive", "depthwise", "separable")
+
+
+def _kinds(name: str) -> set[str]:
+    low = name.lower()
+    return {w for w in _KIND_WORDS if w in low}
+
+
 def op_hint(name: str, ops) -> str:
-    """The hint for an unknown op: a plain typo of an op (difflib 0.8), never a different op
-    for a name that is an op of another kind."""
+    """The hint for an unknown op: a plain typo of an op (difflib 0.8, or two neighbouring
+    letters swapped), never a different op for a name that is an op of another kind; an
+    activation's name points at the 'act' row."""
     if name in FUTURE_OPS:
         return (f"{name} ({FUTURE_OPS[name]}) is not an archc op yet (a Python plugin can "
                 "add it); run 'archc ops' to list the available ops")
-    swapped = [op for op in ops if sorted(op) == sorted(name)]  # cnov: letters transposed
-    return expr.did_you_mean(name, ops, cutoff=0.8) or (
+    if name.lower() in ACTIVATIONS and "act" in ops:
+        return f"activations are rows of op 'act': {{op: act, fn: {name.lower()}}}"
+    same = [op for op in ops if _kinds(op) == _kinds(name)]
+    swapped = [op for op in same if len(op) == len(name) >= 4 and _one_swap(op, name)]  # cnov
+    return expr.did_you_mean(name, same, cutoff=0.8) or (
         f"did you mean {swapped[0]!r}?" if swapped else "run 'archc ops' to list the "
         "available ops")
+
+
+def _one_swap(a: str, b: str) -> bool:
+    """Whether ``b`` is ``a`` with two neighbouring letters swapped."""
+    diff = [i for i in range(len(a)) if a[i] != b[i]]
+    return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] \
+        and a[diff[1]] == b[diff[0]]
 
 
 def _yaml_repr(value) -> str:
