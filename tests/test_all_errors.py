@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import pytest
 
+from archc.cli import MAX_SHOWN
 from archc.diagnostics import SpecError
 from archc.frontend.loader import load_text
-from archc.frontend.validate import MAX_ERRORS, validate
+from archc.frontend.validate import validate
 from archc.ir.shapes import infer
 
 HEAD = "name: Tiny\ninput: [3, 32, 32]\n"
@@ -98,12 +99,16 @@ def test_shape_errors_of_independent_rows_together_and_none_of_their_readers():
     assert "t.a (conv)" in found[1][2] and "t.b (conv)" in found[2][2]
 
 
-def test_a_file_with_thousands_of_errors_shows_the_first_ones_and_a_count():
+def test_a_long_list_is_in_order_and_the_cli_shows_its_head(write_spec, cli):
     rows = "".join(f"  - {{op: conv, c: 16, k: 3, name: c{i}, strid: 1}}\n" for i in range(80))
     found = errors("layers:\n" + rows)
-    assert len(found) == MAX_ERRORS + 1
-    assert [line for line, _, _ in found[:MAX_ERRORS]] == list(range(4, 4 + MAX_ERRORS))
-    assert found[-1][1:] == ("E001", f"{80 - MAX_ERRORS} more errors not shown")
+    assert [line for line, _, _ in found] == list(range(4, 84))  # the API has every one
+    code, _, err = cli("check", str(write_spec(HEAD + "layers:\n" + rows)))
+    assert code == 1 and err.count("error[E207]") == MAX_SHOWN
+    assert err.rstrip().endswith(f"... {80 - MAX_SHOWN} more not shown (--format json lists "
+                                 "them all)\n80 errors")
+    code, out, _ = cli("check", str(write_spec(HEAD + "layers:\n" + rows)), "--format", "json")
+    assert code == 1 and out.count('"code": "E207"') == 80
 
 
 def test_the_cli_prints_them_all_and_exits_1(write_spec, cli):

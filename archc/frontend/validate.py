@@ -7,7 +7,7 @@ from __future__ import annotations
 import keyword
 import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
@@ -665,30 +665,20 @@ def validate(doc: Document) -> CheckedSpec:
     _check_weights(spec, checker)
     spec = _evaluate_norm(spec, checker)
     if checker.diags:
-        raise SpecError(capped(checker.diags))
+        raise SpecError(ordered(checker.diags))
     return CheckedSpec(doc, spec, ops)
 
 
-MAX_ERRORS = 50
-
-
-def capped(diags: list[Diagnostic]) -> list[Diagnostic]:
-    """A file's errors in order of position, each once, the first :data:`MAX_ERRORS` of them
-    and a last one saying how many more there are (a generated or pasted spec can have
-    thousands, all the same mistake)."""
+def ordered(diags: list[Diagnostic]) -> list[Diagnostic]:
+    """A file's errors in order of position, each once (the CLI shows the first ones of a
+    long list: see ``archc.cli.MAX_SHOWN``)."""
     seen, unique = set(), []
     for d in sorted(diags, key=lambda d: (d.file, d.line, d.column)):
         key = (d.file, d.line, d.column, d.code, d.message)
         if key not in seen:
             seen.add(key)
             unique.append(d)
-    if len(unique) <= MAX_ERRORS:
-        return unique
-    last = unique[MAX_ERRORS]
-    more = len(unique) - MAX_ERRORS
-    return [*unique[:MAX_ERRORS], replace(
-        last, message=f"{more} more error{'s' if more != 1 else ''} not shown", code="E001",
-        hint="fix the errors above and check again", end_line=None, end_column=None)]
+    return unique
 
 
 _NORM_RANGE = {"eps": (lambda v: v > 0, "greater than 0"),

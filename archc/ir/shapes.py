@@ -12,7 +12,7 @@ from .. import expr
 from ..diagnostics import Diagnostic, SpecError
 from ..frontend import BlockDef, CheckedSpec
 from ..frontend.loader import Budget
-from ..frontend.validate import capped
+from ..frontend.validate import ordered
 from ..ops import Primitive, Shape, ShapeError
 from ..ops.conv import fmt
 from .graph import (
@@ -289,7 +289,7 @@ def infer(checked: CheckedSpec, budget: Budget | None = None) -> Model:
     except _Failed:  # only after an error, raised just below
         out = None
     if run.errors:
-        raise SpecError(capped(run.errors))
+        raise SpecError(ordered(run.errors))
     nodes = graph.nodes()
     aux = set(checked.spec.aux_outputs)
     _check_class_names(checked, graph)
