@@ -117,3 +117,17 @@ def test_the_cli_prints_them_all_and_exits_1(write_spec, cli):
     assert code == 1 and out == ""
     assert "error[E102]" in err and "error[E101]" in err and "error[E206]" in err
     assert err.rstrip().endswith("3 errors")
+
+
+def test_every_row_of_a_block_body_that_cannot_be_expanded_is_reported():
+    found = errors("blocks:\n"
+                   "  two:\n"
+                   "    params: {c: {type: int}}\n"
+                   "    body:\n"
+                   "      - {op: conv, c: c / 0, k: 3, name: a, from: input}\n"
+                   "      - {op: conv, c: c - 100, k: 3, name: b, from: input}\n"
+                   "      - {op: add, from: [a, b], name: z}\n"
+                   "layers:\n"
+                   "  - {op: two, c: 16, name: t}\n")
+    assert [(line, code) for line, code, _ in found] == [(11, "E301"), (11, "E304")]
+    assert "blocks.two.body[0].c" in found[0][2] and "blocks.two.body[1].c" in found[1][2]

@@ -175,12 +175,11 @@ class _Inference:
             at = anchor or node
             raise SpecError([replace(at.doc.diag(at.row_path, d.message, d.code), hint=d.hint)]
                             ) from None
-        if self.expander.diags:
-            d = self.expander.diags[0]
-            err = self.fail(node, anchor, f"{d.message} (in {d.spec_path})", d.code)
-            err.diagnostics[0] = replace(err.diagnostics[0], hint=library_hint(d, d.hint)
-                                         if bdef.builtin else d.hint)
-            raise err
+        if self.expander.diags:  # every row of the body that failed, at the using row
+            raise SpecError([replace(self.fail(node, anchor, f"{d.message} (in {d.spec_path})",
+                                               d.code).diagnostics[0],
+                                     hint=library_hint(d, d.hint) if bdef.builtin else d.hint)
+                             for d in self.expander.diags])
         node.out_shape = self.container(node.body, shape, anchor or node)
         _total(node)
 
