@@ -116,16 +116,23 @@ def _budget(args) -> Budget:
                   max_activation_bytes=args.max_activation_bytes)
 
 
+# Errors printed in text form; the JSON form carries every one.
+MAX_SHOWN = 50
+
+
 def _report(diags: list[Diagnostic], fmt: str) -> None:
     if fmt == "json":
         print(render_json(diags))
         return
     sources: dict[str, str | None] = {}
-    for d in diags:
+    for d in diags[:MAX_SHOWN]:
         if d.file not in sources:
             sources[d.file] = excerpt_source(d.file)  # never a FIFO, device or secret
         print(render_text(d, sources[d.file]), file=sys.stderr)
     n = len(diags)
+    if n > MAX_SHOWN:  # a generated or pasted spec can repeat one mistake a thousand times
+        print(f"... {n - MAX_SHOWN} more not shown (--format json lists them all)",
+              file=sys.stderr)
     print(f"{n} error{'s' if n != 1 else ''}", file=sys.stderr)
 
 

@@ -15,7 +15,7 @@ from ..frontend.names import MODULE_ATTRIBUTES
 from ..ir.graph import Node, _may_overwrite, walk
 from ..ops import ACTIVATIONS, Primitive, Val
 from ..ops.base import channels, pair_val
-from .pysrc import Call, List, Tuple, comment, pyexpr, render
+from .pysrc import Call, List, Noted, Tuple, comment, pyexpr, render
 
 _PY_TYPES = {"int": "int", "int2": "int | tuple[int, int]", "float": "float", "bool": "bool",
              "str": "str"}
@@ -448,7 +448,8 @@ class BlockWriter:
                 keyed = [Tuple([literal(r.name or str(i)), item])
                          for i, (r, item) in enumerate(zip(rows, items, strict=True))]
                 return Call("nn.Sequential", [Call("OrderedDict", [List(keyed)])])
-            return Call("nn.Sequential", items)
+            return Call("nn.Sequential", [Noted(r.step, item) if r.step else item
+                                          for r, item in zip(rows, items, strict=True)])
         lead = next(i for i, r in enumerate(rows) if _conditional(r))
         pad = " " * indent
         lines = [f"{pad}layers: list[nn.Module] = ["] if lead else \

@@ -59,8 +59,28 @@ class Tuple:
         return f"({', '.join(flat(a) for a in self.items)})"
 
 
+@dataclass
+class Noted:
+    """An argument with a comment line above it (a row's ``step:`` inside an
+    ``nn.Sequential``): the call it is in is always written one argument a line."""
+
+    note: str
+    code: object
+
+    def flat(self) -> str:
+        return flat(self.code)
+
+
 def flat(code) -> str:
     return code if isinstance(code, str) else code.flat()
+
+
+def _noted(code) -> bool:
+    """Whether a comment must be written somewhere inside ``code``."""
+    if isinstance(code, Noted):
+        return True
+    items = code.args if isinstance(code, Call) else code.items if isinstance(code, List) else ()
+    return any(_noted(a) for a in items)
 
 
 def render(indent: int, prefix: str, code, suffix: str = "", note: str = "") -> list[str]:
@@ -68,7 +88,9 @@ def render(indent: int, prefix: str, code, suffix: str = "", note: str = "") -> 
     pad = " " * indent
     tail = f"{suffix}  # {note}" if note else suffix
     one = f"{pad}{prefix}{flat(code)}{tail}"
-    if len(one) <= LINE or isinstance(code, str):
+    if isinstance(code, Noted):
+        return [f"{pad}# {comment(code.note)}", *render(indent, prefix, code.code, suffix, note)]
+    if (len(one) <= LINE and not _noted(code)) or isinstance(code, str):
         return [one]
     if isinstance(code, Call):
         opener, items, closer = f"{code.func}(", code.args, ")"
@@ -82,9 +104,9 @@ def render(indent: int, prefix: str, code, suffix: str = "", note: str = "") -> 
         return [one]
     inner = " " * (indent + 4)
     middle = ", ".join(flat(a) for a in items)
-    if len(items) == 1 and not isinstance(items[0], str):
+    if len(items) == 1 and not isinstance(items[0], (str, Noted)):
         body = render(indent + 4, "", items[0])
-    elif len(inner) + len(middle) <= LINE:
+    elif len(inner) + len(middle) <= LINE and not _noted(code):
         body = [inner + middle]
     else:
         body = [line for a in items for line in render(indent + 4, "", a, ",")]

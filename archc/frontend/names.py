@@ -47,6 +47,7 @@ GENERATED_CLASSES = frozenset({"Tensor", "StochasticDepth", "ChannelShuffle", "C
 GENERATED_GLOBALS = frozenset({
     "math", "torch", "nn", "F", "Tensor", "_make_divisible", "_activation", "_apply_activation",
     "optimize_for_inference", "_fold", "_foldable", "_identity_in_eval", "_replace",
+    "channel_shuffle",  # runtime.py: the functional form of an unnamed channel_shuffle row
     "warnings", "_load_weights", "_WEIGHTS",  # published weights (archc/codegen/hub.py)
     "OrderedDict",  # a group with named children
 })

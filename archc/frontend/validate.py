@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from .. import expr
 from ..diagnostics import Diagnostic, SpecError
-from ..ops import REQUIRED, Param, Primitive
+from ..ops import ACTIVATIONS, REQUIRED, Param, Primitive
 from .loader import Document, PathT, load_file
 from .models import BUILTINS, IDENT, RESERVED_ROW_KEYS, BlockSpec, Row, Spec
 from .names import (
@@ -26,6 +26,7 @@ from .names import (
     stem_problem,
 )
 from .registry import BlockDef, Op, builtin_ops, camel, used_ops
+from .salvage import ANY_ROW, BROKEN, salvage
 
 RESERVED_NAMES = {"input", "in_channels", "self", "x", "out", "torch", "nn", "math", "super"}
 RESERVED_REASONS = {
@@ -149,8 +150,12 @@ def _get(data, path):
 
 # --------------------------------------------------------------------------- rows
 class _Checker:
-    def __init__(self, doc: Document, ops: dict[str, Op]) -> None:
+    def __init__(self, doc: Document, ops: dict[str, Op], broken_blocks: frozenset[str] = (),
+                 broken_rows: frozenset[str] = ()) -> None:
         self.doc, self.ops, self.diags = doc, ops, []
+        # Parts of a salvaged document (see salvage.py) whose structural errors are reported:
+        # rows using a broken block, and references to a broken row's name, are not checked.
+        self.broken_blocks, self.broken_rows = broken_blocks, broken_rows
 
     def error(self, path: PathT, message: str, code: str, hint: str | None = None,
               key: bool = False) -> None:
@@ -243,11 +248,14 @@ class _Checker:
         refs = [row.from_] if isinstance(row.from_, str) else row.from_
         for j, ref in enumerate(refs):
             rp = (*rpath, "from") if isinstance(row.from_, str) else (*rpath, "from", j)
-            if ref != "input" and ref not in names:
+            if ref != "input" and ref not in names and ref not in self.broken_rows \
+                    and ANY_ROW not in self.broken_rows:
                 self.error(rp, f"unknown row {ref!r} in 'from' (rows can read 'input' or an "
                            "earlier named row)", "E205", hint=expr.did_you_mean(ref, names))
 
     def op_row(self, row: Row, rpath: PathT, scope: set[str]) -> None:
+        if row.op == BROKEN or row.op in self.broken_blocks:
+            return
         op = self.ops.get(row.op)
         if op is None:
             self.error((*rpath, "op"), f"unknown op {row.op!r}", "E206",
@@ -363,16 +371,38 @@ FUTURE_OPS = {
 }
 
 
+# Words that make an op another op: a name and a suggestion must carry the same ones
+# (adaptive_max_pool is not a typo of adaptive_avg_pool, nor conv3d of conv, which is 2-d).
+_KIND_WORDS = ("max", "avg", "mean", "min", "sum", "1d", "3d", "dropout2d", "layer", "group",
+               "instance", "rms", "transpose", "global", "adaptive", "depthwise", "separable")
+
+
+def _kinds(name: str) -> set[str]:
+    low = name.lower()
+    return {w for w in _KIND_WORDS if w in low}
+
+
 def op_hint(name: str, ops) -> str:
-    """The hint for an unknown op: a plain typo of an op (difflib 0.8), never a different op
-    for a name that is an op of another kind."""
+    """The hint for an unknown op: a plain typo of an op (difflib 0.8, or two neighbouring
+    letters swapped), never a different op for a name that is an op of another kind; an
+    activation's name points at the 'act' row."""
     if name in FUTURE_OPS:
         return (f"{name} ({FUTURE_OPS[name]}) is not an archc op yet (a Python plugin can "
                 "add it); run 'archc ops' to list the available ops")
-    swapped = [op for op in ops if sorted(op) == sorted(name)]  # cnov: letters transposed
-    return expr.did_you_mean(name, ops, cutoff=0.8) or (
+    if name.lower() in ACTIVATIONS and "act" in ops:
+        return f"activations are rows of op 'act': {{op: act, fn: {name.lower()}}}"
+    same = [op for op in ops if _kinds(op) == _kinds(name)]
+    swapped = [op for op in same if len(op) == len(name) >= 4 and _one_swap(op, name)]  # cnov
+    return expr.did_you_mean(name, same, cutoff=0.8) or (
         f"did you mean {swapped[0]!r}?" if swapped else "run 'archc ops' to list the "
         "available ops")
+
+
+def _one_swap(a: str, b: str) -> bool:
+    """Whether ``b`` is ``a`` with two neighbouring letters swapped."""
+    diff = [i for i in range(len(a)) if a[i] != b[i]]
+    return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] \
+        and a[diff[1]] == b[diff[0]]
 
 
 def _yaml_repr(value) -> str:
@@ -619,12 +649,22 @@ def validate(doc: Document) -> CheckedSpec:
         raise SpecError([doc.diag((), f"a spec must be a mapping of keys (name, input, layers, "
                                   f"...), not {kind}", "E100")])
     stem = _stem_diagnostics(doc)
+    broken: tuple[set[str], set[str]] = (set(), set())
     try:
         spec = Spec.model_validate(doc.data)
     except ValidationError as exc:
-        raise SpecError(stem + pydantic_diagnostics(exc, doc, (), Spec)) from None
-    ops: dict[str, Op] = dict(builtin_ops(used_ops(spec)))
-    checker = _Checker(doc, ops)
+        stem += pydantic_diagnostics(exc, doc, (), Spec)
+        salvaged = salvage(doc.data, exc.errors())
+        try:
+            spec = Spec.model_validate(salvaged[0]) if salvaged else None
+        except ValidationError:
+            spec = None
+        if spec is None:
+            raise SpecError(stem) from None
+        broken = salvaged[1:]
+    ops: dict[str, Op] = dict(builtin_ops(
+        [n for n in used_ops(spec) if n != BROKEN and n not in broken[0]]))
+    checker = _Checker(doc, ops, *broken)
     checker.diags += stem
     defs = {}
     for name, bspec in spec.blocks.items():
@@ -667,8 +707,20 @@ def validate(doc: Document) -> CheckedSpec:
     _check_weights(spec, checker)
     spec = _evaluate_norm(spec, checker)
     if checker.diags:
-        raise SpecError(sorted(checker.diags, key=lambda d: (d.line, d.column)))
+        raise SpecError(ordered(checker.diags))
     return CheckedSpec(doc, spec, ops)
+
+
+def ordered(diags: list[Diagnostic]) -> list[Diagnostic]:
+    """A file's errors in order of position, each once (the CLI shows the first ones of a
+    long list: see ``archc.cli.MAX_SHOWN``)."""
+    seen, unique = set(), []
+    for d in sorted(diags, key=lambda d: (d.file, d.line, d.column)):
+        key = (d.file, d.line, d.column, d.code, d.message)
+        if key not in seen:
+            seen.add(key)
+            unique.append(d)
+    return unique
 
 
 _NORM_RANGE = {"eps": (lambda v: v > 0, "greater than 0"),

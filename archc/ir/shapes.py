@@ -12,6 +12,7 @@ from .. import expr
 from ..diagnostics import Diagnostic, SpecError
 from ..frontend import BlockDef, CheckedSpec
 from ..frontend.loader import Budget
+from ..frontend.validate import ordered
 from ..ops import Primitive, Shape, ShapeError
 from ..ops.base import channels, default_layout, layout_name
 from ..ops.conv import fmt
@@ -47,6 +48,10 @@ class Model:
         return self.checked.spec.name
 
 
+class _Failed(Exception):
+    """A container's output depends on a row that failed (its error is recorded)."""
+
+
 class _Inference:
     def __init__(self, checked: CheckedSpec, expander: Expander) -> None:
         self.checked = checked
@@ -61,6 +66,8 @@ class _Inference:
         # (block, arguments, input shape) -> (an inferred instance, its layer count): a block's
         # body is a pure function of these, so later instances copy the first one's nodes.
         self.done: dict[tuple, tuple[Node, int]] = {}
+        # Errors of rows whose inputs are known; rows reading a failed row are not checked.
+        self.errors: list[Diagnostic] = []
 
     def container(self, graph: Graph, in_shape: Shape, anchor: Node | None,
                   in_layout: str) -> tuple[Shape, str]:
@@ -69,15 +76,28 @@ class _Inference:
         naming the inner module."""
         shapes, layouts = {INPUT: in_shape}, {INPUT: in_layout}
         for node in graph.nodes():
+            if any(i not in shapes for i in node.inputs):
+                continue  # reads a row that failed: its input shape is unknown
             node.in_shapes = [shapes[i] for i in node.inputs]
             node.in_layouts = [layouts[i] for i in node.inputs]
-            if graph.sequential and node.kind == "op" and not node.impl.in_sequential:
-                raise self.fail(node, anchor, f"{node.op!r} cannot be an entry of a seq group "
-                                "(an nn.Sequential passes one tensor from entry to entry); "
-                                "write it in a block body or at the top level", "E402")
-            self.node(node, anchor)
+            try:
+                if graph.sequential and node.kind == "op" and not node.impl.in_sequential:
+                    raise self.fail(node, anchor, f"{node.op!r} cannot be an entry of a seq "
+                                    "group (an nn.Sequential passes one tensor from entry to "
+                                    "entry); write it in a block body or at the top level",
+                                    "E402")
+                self.node(node, anchor)
+            except SpecError as exc:  # reported with the other rows' errors at the end
+                if any(d.code == "E005" for d in exc.diagnostics):
+                    raise  # a budget: elaborating further is what it guards against
+                self.errors += exc.diagnostics
+                continue
+            except _Failed:
+                continue
             shapes[node.id] = node.out_shape
             layouts[node.id] = node.layout
+        if graph.output not in shapes:
+            raise _Failed
         return shapes[graph.output], layouts[graph.output]
 
     def fail(self, node: Node, anchor: Node | None, message: str, code: str = "E401"):
@@ -179,12 +199,11 @@ class _Inference:
             at = anchor or node
             raise SpecError([replace(at.doc.diag(at.row_path, d.message, d.code), hint=d.hint)]
                             ) from None
-        if self.expander.diags:
-            d = self.expander.diags[0]
-            err = self.fail(node, anchor, f"{d.message} (in {d.spec_path})", d.code)
-            err.diagnostics[0] = replace(err.diagnostics[0], hint=library_hint(d, d.hint)
-                                         if bdef.builtin else d.hint)
-            raise err
+        if self.expander.diags:  # every row of the body that failed, at the using row
+            raise SpecError([replace(self.fail(node, anchor, f"{d.message} (in {d.spec_path})",
+                                               d.code).diagnostics[0],
+                                     hint=library_hint(d, d.hint) if bdef.builtin else d.hint)
+                             for d in self.expander.diags])
         node.out_shape, node.layout = self.container(node.body, shape, anchor or node,
                                                      node.in_layouts[0])
         _total(node)
@@ -291,7 +310,12 @@ def infer(checked: CheckedSpec, budget: Budget | None = None) -> Model:
     expander.layers = sum(1 for _ in walk(graph))
     run = _Inference(checked, expander)
     shape = tuple(checked.spec.input)
-    out, _ = run.container(graph, shape, None, default_layout(shape))
+    try:
+        out, _ = run.container(graph, shape, None, default_layout(shape))
+    except _Failed:  # only after an error, raised just below
+        out = None
+    if run.errors:
+        raise SpecError(ordered(run.errors))
     nodes = graph.nodes()
     aux = set(checked.spec.aux_outputs)
     _check_class_names(checked, graph)

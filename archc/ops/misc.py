@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from .base import Param, Primitive, ShapeError
+from .base import Call, Param, Primitive, ShapeError
 
 
 class Flatten(Primitive):
@@ -67,6 +67,11 @@ class Dropout(Primitive):
 
     def source(self, args, in_channels, shape):
         return f"nn.Dropout(p={args['p']})"
+
+    def call_source(self, args, inputs):
+        # training=self.training: the function's default (True) would drop in eval too
+        return Call("nn.functional.dropout", [inputs[0], f"p={args['p']}",
+                                              "training=self.training"])
 
 
 class Identity(Primitive):

@@ -14,7 +14,7 @@ def _spatial(shape, op):
 
 class _WindowPool(Primitive):
     expects = (CHW,)
-    cls = ""
+    cls = fn = ""
     params = (
         Param("k", "int2", doc="window size: an int, or [height, width]", minimum=1,
               py="kernel_size"),
@@ -45,23 +45,30 @@ class _WindowPool(Primitive):
         return (c, ho, wo), 0, 0
 
     def source(self, args, in_channels, shape):
+        return Call(f"nn.{self.cls}", self._args(args))
+
+    def call_source(self, args, inputs):
+        return Call(f"nn.functional.{self.fn}", [inputs[0], *self._args(args)])
+
+    def _args(self, args) -> list[str]:
+        """The module's and the function's arguments alike (stride None is the window)."""
         parts = [str(pair_val(args["k"]))]
         if not (args["s"].known and args["s"].value in (None,)):
             parts += [f"stride={pair_val(args['s'])}"]
-        parts += _kw("padding", pair_val(args["p"]), 0) + _kw("ceil_mode", args["ceil"], False)
-        return Call(f"nn.{self.cls}", parts)
+        return parts + _kw("padding", pair_val(args["p"]), 0) + _kw("ceil_mode", args["ceil"],
+                                                                      False)
 
 
 class MaxPool(_WindowPool):
     op = "max_pool"
-    doc = "Max pooling (nn.MaxPool2d)."
-    cls = "MaxPool2d"
+    doc = "Max pooling (nn.MaxPool2d; unnamed in forward, nn.functional.max_pool2d)."
+    cls, fn = "MaxPool2d", "max_pool2d"
 
 
 class AvgPool(_WindowPool):
     op = "avg_pool"
-    doc = "Average pooling (nn.AvgPool2d)."
-    cls = "AvgPool2d"
+    doc = "Average pooling (nn.AvgPool2d; unnamed in forward, nn.functional.avg_pool2d)."
+    cls, fn = "AvgPool2d", "avg_pool2d"
 
 
 class GlobalAvgPool(Primitive):

@@ -43,6 +43,9 @@ class ChannelShuffle(Primitive):
     def source(self, args, in_channels, shape):
         return Call("ChannelShuffle", [str(args["groups"])])
 
+    def call_source(self, args, inputs):
+        return Call("channel_shuffle", [inputs[0], str(args["groups"])])
+
 
 class ChannelAffine(Primitive):
     op = "channel_affine"

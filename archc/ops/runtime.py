@@ -48,6 +48,14 @@ class ChannelShuffle(nn.Module):
         return x.view(n, c, h, w)
 
 
+def channel_shuffle(x: Tensor, groups: int) -> Tensor:
+    """Interleave channels across groups: torchvision's shufflenetv2.channel_shuffle."""
+    n, c, h, w = x.shape
+    x = x.view(n, groups, c // groups, h, w)
+    x = torch.transpose(x, 1, 2).contiguous()
+    return x.view(n, c, h, w)
+
+
 class ChannelAffine(nn.Module):
     """Per-channel x * scale + shift with constants (input whitening); no state_dict entries."""
 
