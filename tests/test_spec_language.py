@@ -251,7 +251,7 @@ blocks:
       - {name: out, op: conv, c: 8, k: 1}
 layers:
   - {name: x, op: conv, c: 8, k: 3}
-  - {name: ln, op: layer_norm}
+  - {name: gn, op: group_norm}
   - {name: bn, op: batch_nrom}
 """
 
@@ -259,9 +259,9 @@ layers:
 def test_op_hints_are_typos_only_and_reserved_names_say_why(write_spec, cli):
     code, _, err = cli("check", str(write_spec(SUGGEST)))
     assert code == 1
-    layer_norm = err.split("unknown op 'layer_norm'")[1].split("unknown op 'batch_nrom'")[0]
-    assert "did you mean" not in layer_norm  # batch_norm would build a different model
-    assert "layer_norm (LayerNorm) is not an archc op yet" in err
+    group_norm = err.split("unknown op 'group_norm'")[1].split("unknown op 'batch_nrom'")[0]
+    assert "did you mean" not in group_norm  # batch_norm would build a different model
+    assert "group_norm (GroupNorm) is not an archc op yet" in err
     assert "unknown op 'batch_nrom'" in err and "did you mean 'batch_norm'?" in err
     assert "'x' cannot be a parameter name: 'x' is the input variable of forward()" in err
     assert "'torch' cannot be a 'let' name: the generated module imports torch" in err

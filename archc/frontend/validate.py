@@ -365,9 +365,8 @@ class _Checker:
 # Ops users reach for that archc does not have: a near spelling of another op
 # (layer_norm -> batch_norm) would build a different model without a word.
 FUTURE_OPS = {
-    "layer_norm": "LayerNorm", "group_norm": "GroupNorm", "instance_norm": "InstanceNorm2d",
-    "multihead_attention": "MultiheadAttention", "attention": "attention",
-    "permute": "permute", "reshape": "reshape", "chunk": "channel split", "split": "split",
+    "group_norm": "GroupNorm", "instance_norm": "InstanceNorm2d", "reshape": "reshape",
+    "chunk": "channel split", "split": "split",
 }
 
 

@@ -136,9 +136,10 @@ class _Inference:
         layouts = node.in_layouts
         if impl.expects is not None and layouts and layouts[0] not in impl.expects:
             wanted = " or ".join(layout_name(x) for x in impl.expects)
+            fix = "; a 'permute' row reorders dimensions" if any(
+                sorted(x) == sorted(layouts[0]) for x in impl.expects) else ""
             raise self.fail(node, anchor, f"{node.op} expects {wanted} but its input "
-                            f"{fmt(node.in_shapes[0])} is {layout_name(layouts[0])}; a "
-                            "'permute' row reorders dimensions")
+                            f"{fmt(node.in_shapes[0])} is {layout_name(layouts[0])}{fix}")
         try:
             if impl.layout_aware:
                 node.out_shape, node.params, node.macs = impl.infer(node.args, node.in_shapes,
