@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 
 from .. import expr
 from ..codegen_literals import literal
-from ..frontend import BlockDef, Row
+from ..frontend import BlockDef, Row, init_rules
 from ..frontend.names import MODULE_ATTRIBUTES
 from ..ir.graph import Node, _may_overwrite, walk
-from ..ops import ACTIVATIONS, Primitive, Val
+from ..ops import ACTIVATIONS, Primitive, Val, init
 from ..ops.base import pair_val
 from .pysrc import Call, comment, pyexpr, render
 
@@ -550,6 +550,9 @@ class BlockWriter:
                 lines += code + [f"{' ' * inner}self.{row.name} = nn.Sequential(*layers)"]
             else:
                 lines += render(inner, f"self.{row.name} = ", code)
+            if row.init:  # a block's rules read constants only: the class stays general
+                rules = init_rules.resolve(row.init, {})
+                lines += [" " * inner + ln for ln in init.source(rules, None, f"self.{row.name}")]
         return lines
 
     def cond_text(self, row: Row) -> str:
