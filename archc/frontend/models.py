@@ -95,7 +95,7 @@ class Norm(_Strict):
 InitArgs = dict[str, Union[int, float, str]]
 Initialiser = Union[str, dict[str, Union[InitArgs, None]]]
 _INITIALISER_DOC = (
-    "{tensor} initialiser: a name (zeros, ones, kaiming_uniform, ...) or a one-key mapping "
+    "The {tensor}'s initialiser{note}: a name (zeros, ones, kaiming_uniform, ...) or a one-key mapping "
     "to its arguments, e.g. {{normal: {{std: 0.02}}}}. Initialisers: zeros, ones, constant "
     "{{value}}, normal {{mean, std}}, trunc_normal {{mean, std, a, b}}, uniform {{a, b}}, "
     "kaiming_normal / kaiming_uniform {{a, mode, nonlinearity}}, xavier_uniform / "
@@ -114,9 +114,9 @@ class InitRule(_Strict):
     last: bool = Field(False, description="Only the last of those modules in module order "
                        "(torchvision SqueezeNet's final_conv).")
     weight: Initialiser | None = Field(None, description=_INITIALISER_DOC.format(
-        tensor="The weight's"))
+        tensor="weight", note=""))
     bias: Initialiser | None = Field(None, description=_INITIALISER_DOC.format(
-        tensor="The bias's (skipped where a module has none)"))
+        tensor="bias", note=" (skipped where a module has none)"))
 
 
 class Row(BaseModel):
@@ -329,6 +329,18 @@ class Spec(_Strict):
     @classmethod
     def _class_name(cls, value: str) -> str:
         return _class_ident(value)
+
+    @field_validator("init", mode="before")
+    @classmethod
+    def _init(cls, value):
+        if isinstance(value, str) and value not in SCHEME_NAMES:
+            import difflib
+
+            near = difflib.get_close_matches(value, SCHEME_NAMES, n=1)
+            raise ValueError(f"unknown init scheme {value!r}" + (
+                f" (did you mean {near[0]!r}?)" if near else "") + ": the schemes are "
+                f"{', '.join(SCHEME_NAMES)}; or write a list of rules")
+        return value
 
     @field_validator("input")
     @classmethod

@@ -217,8 +217,8 @@ class _Checker:
             self.error(path, "'init' on a block row needs the row to have a 'name' (its "
                        "module is initialised right after the block builds it)", "E245",
                        key=True)
-        elif isinstance(op, Primitive) and not op.has_module:
-            self.error(path, f"op {row.op!r} builds no module to initialise", "E245", key=True)
+        elif isinstance(op, Primitive) and not op.has_weights:
+            self.error(path, f"op {row.op!r} has no weights to initialise", "E245", key=True)
         for p in init_rules.check(row.init, self.init_env)[1]:
             self.error((*path, *p.path), p.message, p.code, p.hint, p.key)
 

@@ -106,13 +106,20 @@ def source(rules: tuple[Rule, ...], label: str | None = None, root: str = "self"
     lines.append(f"for m in {root}.modules():")
     for i, rule in enumerate(rules):
         test = f"m is {finals[rule.ops]}" if rule.last else _isinstance(rule.classes)
+        # the last branch setting only the bias has no rule after it to fall through to: one
+        # condition, as ruff (SIM102) and torchvision write it
+        merged = rule.weight is None and i == len(rules) - 1
+        if merged:
+            test += " and m.bias is not None"
         lines.append(f"    {'if' if i == 0 else 'elif'} {test}:")
         for tensor in TENSORS:
             init = getattr(rule, tensor)
             if init is None:
                 continue
             stmt = _call(init, f"m.{tensor}")
-            if tensor == "bias":
+            if merged:
+                lines += [f"        {s}" for s in stmt]
+            elif tensor == "bias":
                 lines.append("        if m.bias is not None:")
                 lines += [f"            {s}" for s in stmt]
             else:
