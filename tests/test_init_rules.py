@@ -348,3 +348,28 @@ def test_the_docs_example_prints_the_loop_the_docs_show(write_spec):
     source = archc.generate(write_spec(spec))
     assert shown in source
     assert f"nn.init.trunc_normal_(m.weight, std={math.sqrt(1 / 64)!r})" in source
+
+
+def test_row_rules_on_a_stage_and_a_conditional_block_row(write_spec):
+    """A named row with n repeats (a stage: its rules see every repeat, 'last' the last conv
+    of the stage) and a block row under 'when' (its rules run only where it is built)."""
+    text = """\
+name: Stage
+input: [3, 16, 16]
+blocks:
+  unit:
+    params: {c: {type: int}, se: {type: bool, default: false}}
+    body:
+      - {op: conv, name: conv, c: c, k: 3, init: [{ops: [conv], weight: zeros}]}
+      - {op: conv, name: extra, c: c, k: 1, when: se, init: [{ops: [conv], weight: ones}]}
+layers:
+  - {op: unit, name: layer1, c: 8, n: 2, init: [{ops: [conv], last: true, weight: ones}]}
+  - {op: unit, name: layer2, c: 8, se: true}
+"""
+    path = write_spec(text)
+    source = archc.generate(path)
+    assert "# c=8, n=2\n" in source  # the rules are no paper column
+    model = archc.build_model(path)
+    assert not model.layer1[0].conv.weight.any()
+    assert bool((model.layer1[1].conv.weight == 1).all())  # the stage's last conv
+    assert bool((model.layer2.extra.weight == 1).all()) and not model.layer2.conv.weight.any()
