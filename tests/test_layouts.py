@@ -32,7 +32,7 @@ blocks:
       init_scale: {type: float, default: 0.5}
     body:
       - {name: fc, op: linear, c: in_channels}
-      - {name: gamma, op: param, shape: [in_channels], init: constant, value: init_scale}
+      - {name: gamma, op: param, shape: [in_channels], fill: constant, value: init_scale}
       - {name: branch, op: mul, from: [fc, gamma]}
       - {op: add, from: [input, branch]}
 layers:
@@ -45,7 +45,7 @@ layers:
   - {op: permute, dims: [0, 3, 1, 2]}
   - {op: flatten, start: 2}
   - {name: tokens, op: permute, dims: [0, 2, 1]}
-  - {name: cls, op: param, shape: [1, 1, 16], init: trunc_normal, std: 0.02, expand: true}
+  - {name: cls, op: param, shape: [1, 1, 16], fill: trunc_normal, std: 0.02, expand: true}
   - {op: concat, from: [cls, tokens], dim: 1}
   - {name: attn, op: self_attention, heads: 4}
   - {op: select, index: 0}
@@ -145,7 +145,7 @@ def test_generated_code_reads_like_torchvision():
     ("constant", lambda t: torch.equal(t, torch.full_like(t, 1e-6))),
 ])
 def test_param_initial_values(init, check):
-    text = SPEC.replace("init: trunc_normal, std: 0.02", f"init: {init}, value: 0.000001")
+    text = SPEC.replace("fill: trunc_normal, std: 0.02", f"fill: {init}, value: 0.000001")
     model = archc.build_model(load_spec_text(text))
     assert check(model.cls.detach())
 
@@ -154,7 +154,7 @@ def test_param_random_inits_draw_like_torch():
     for init, draw in (("normal", lambda: torch.empty(1, 1, 16).normal_(std=0.02)),
                        ("trunc_normal", lambda: nn.init.trunc_normal_(torch.empty(1, 1, 16),
                                                                       std=0.02))):
-        text = SPEC.replace("init: trunc_normal", f"init: {init}")
+        text = SPEC.replace("fill: trunc_normal", f"fill: {init}")
         checked = load_spec_text(text)
         model = archc.build_model(checked)  # warm: the audit and compile are not seeded
         torch.manual_seed(7)
@@ -182,7 +182,7 @@ def _error(text: str):
     ("{op: concat, from: [cls, tokens], dim: 1}", "{op: concat, from: [cls, tokens]}",
      "concat of (N, L, C) inputs needs 'dim'"),
     ("heads: 4", "heads: 5", "5 heads must divide the embedding width 16"),
-    ("shape: [1, 1, 16], init: trunc_normal, std: 0.02, expand: true",
+    ("shape: [1, 1, 16], fill: trunc_normal, std: 0.02, expand: true",
      "shape: [2, 1, 16], expand: true", "expand repeats a leading batch dimension of 1"),
     ("{op: flatten, start: 2}", "{op: flatten, start: 2, end: 4}", "does not fit"),
     ("{name: up, op: linear, c: 16}", "{name: up, op: linear, c: 16}\n  - {op: permute, "

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 
 from .. import expr
 from ..codegen_literals import literal
-from ..frontend import BlockDef, Row
+from ..frontend import BlockDef, Row, init_rules
 from ..frontend.names import MODULE_ATTRIBUTES
 from ..ir.graph import Node, _may_overwrite, walk
-from ..ops import ACTIVATIONS, Primitive, Val
+from ..ops import ACTIVATIONS, Primitive, Val, init
 from ..ops.base import channels, pair_val
 from .pysrc import Call, List, Noted, Tuple, comment, pyexpr, render
 
@@ -567,6 +567,9 @@ class BlockWriter:
                 lines += code + [f"{' ' * inner}self.{row.name} = nn.Sequential(*layers)"]
             else:
                 lines += render(inner, f"self.{row.name} = ", code)
+            if row.init:  # a block's rules read constants only: the class stays general
+                rules = init_rules.resolve(row.init, {})
+                lines += [" " * inner + ln for ln in init.source(rules, None, f"self.{row.name}")]
         return lines
 
     def stage(self, row: Row, in_ch: str | None, out_ch: str | None, i: int,

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 from .. import expr
 from ..codegen_literals import literal
-from ..frontend import BlockDef
+from ..frontend import BlockDef, init_rules
 from ..frontend.names import (
     BLOCK_LOCALS,
     BUILTINS,
@@ -47,6 +47,8 @@ def model_kwargs(checked, taken: frozenset[str] = frozenset()) -> list[Kwarg]:
     inline block's columns: fixed at build time, ``--set``) and names the module uses."""
     spec = checked.spec
     fixed = _structural(spec.layers, checked.ops)
+    if not isinstance(spec.init, str):  # init numbers are evaluated when generated
+        fixed |= init_rules.names_read(spec.init)
     return [Kwarg(name, _PY_TYPES[type(value)], value) for name, value in spec.params.items()
             if name not in fixed and name not in taken and name not in _TAKEN
             and not keyword.iskeyword(name) and not name.startswith("_")]
@@ -66,6 +68,7 @@ def _structural(rows, ops) -> set[str]:
                 out |= expr.parse(text).names
             except expr.ExprError:
                 pass
+        out |= init_rules.names_read(row.init)
         if row.seq is not None:
             out |= _structural(row.seq, ops)
     return out
@@ -99,6 +102,12 @@ class Emitter:
     ctx: object = None  # codegen.blocks.Context, for block output channels
     forward_names: dict[str, str] = field(default_factory=dict)  # kwarg -> self.attr
     scope: dict = field(default_factory=dict)  # the spec's params and scaling
+
+    @property
+    def init_env(self) -> dict:
+        """What init rules' numbers read: the spec's params and scaling (their values as
+        built: a param they read is fixed when generated)."""
+        return self.scope
     channels: dict[int, str] = field(default_factory=dict)  # id(node) -> channels expression
 
     @property
@@ -376,9 +385,14 @@ def model_lines(model: Model, steps=None, ctx=None) -> list[str]:
         else:
             out.extend(render(8, f"self.{node.name} = ", em.node_source(node, source), "",
                               em.shape(node)))
+        if node.row.init:  # right after the row's module is built, as its reference does
+            rules = init_rules.resolve(node.row.init, em.init_env)
+            out.extend("        " + line for line in init.source(rules, None,
+                                                                 f"self.{node.name}"))
     if steps is not None:
         out += feature_info_lines(steps, em)
-    out.extend("        " + line for line in init.source(spec.init))
+    label, rules = init_rules.model_rules(spec.init, em.init_env)
+    out.extend("        " + line for line in init.source(rules, label))
     out.append("")
     out.extend(forward_lines(model, em) if steps is None else backbone_forward(steps, em))
     return out

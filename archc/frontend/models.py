@@ -15,6 +15,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from ..ops.init import SCHEME_NAMES
 from .names import (GENERATED_CLASSES, GENERATED_GLOBALS, MODEL_ATTRIBUTES, MODULE_ATTRIBUTES,
                     PRIVATE, private)
 
@@ -27,7 +28,7 @@ ROW_IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
 # A row name may be a template inside a 'seq' group: denselayer{i + 1}, one name per repeat.
 ROW_NAME = r"^[A-Za-z_]([A-Za-z0-9_]|\{[^{}]+\})*$"
 Scalar = Union[bool, int, float, str]
-RESERVED_ROW_KEYS = ("op", "name", "from", "when", "step", "seq", "n", "input_size")
+RESERVED_ROW_KEYS = ("op", "name", "from", "when", "step", "seq", "n", "input_size", "init")
 
 
 class _Strict(BaseModel):
@@ -120,6 +121,35 @@ class Norm(_Strict):
         "(e.g. '1 - 0.9997') of the spec's params, width and depth.")
 
 
+# An initialiser: its name (zeros, kaiming_uniform), or a one-key mapping of its name to its
+# arguments ({normal: {std: 0.02}}); numbers may be expressions of the spec's params.
+InitArgs = dict[str, Union[int, float, str]]
+Initialiser = Union[str, dict[str, Union[InitArgs, None]]]
+_INITIALISER_DOC = (
+    "The {tensor}'s initialiser{note}: a name (zeros, ones, kaiming_uniform, ...) or a one-key mapping "
+    "to its arguments, e.g. {{normal: {{std: 0.02}}}}. Initialisers: zeros, ones, constant "
+    "{{value}}, normal {{mean, std}}, trunc_normal {{mean, std, a, b}}, uniform {{a, b}}, "
+    "kaiming_normal / kaiming_uniform {{a, mode, nonlinearity}}, xavier_uniform / "
+    "xavier_normal {{gain}}, uniform_out_features (linear only), goog_normal (conv only). "
+    "Numbers may be expressions of the spec's params (std: sqrt(1 / 768)). Absent: left as "
+    "constructed.")
+
+
+class InitRule(_Strict):
+    """One weight initialisation rule: which modules, and an initialiser per tensor. In a list,
+    the first rule that matches a module decides its tensors (torchvision's if/elif loop)."""
+
+    ops: list[str] = Field(
+        min_length=1, description="The modules it applies to, by archc op: conv, linear, "
+        "batch_norm, layer_norm, group_norm (nn.GroupNorm).")
+    last: bool = Field(False, description="Only the last of those modules in module order "
+                       "(torchvision SqueezeNet's final_conv).")
+    weight: Initialiser | None = Field(None, description=_INITIALISER_DOC.format(
+        tensor="weight", note=""))
+    bias: Initialiser | None = Field(None, description=_INITIALISER_DOC.format(
+        tensor="bias", note=" (skipped where a module has none)"))
+
+
 class Row(BaseModel):
     """One row of a table: an operator with its columns, or a named group of rows (``seq``)."""
 
@@ -147,6 +177,10 @@ class Row(BaseModel):
     input_size: list[int] | None = Field(
         None, min_length=1, max_length=3,
         description="Input size stated by the paper for this row, as [C, H, W]; checked.")
+    init: list[InitRule] | None = Field(
+        None, description="Initialisation rules for the modules under this row, applied right "
+        "after the row's module is built (torchvision's ViT MLPBlock re-initialises its own "
+        "Linears so); top-level rows and named rows of a block body.")
 
     @field_validator("name", mode="before")
     @classmethod
@@ -290,8 +324,7 @@ class Weights(_Strict):
     license: str = Field("", description="Terms the weights are published under.")
 
 
-INIT_SCHEMES = ("pytorch", "mobilenet", "efficientnet", "resnet", "vgg", "googlenet",
-                "squeezenet", "goog", "convnext")
+INIT_SCHEMES = SCHEME_NAMES
 
 
 class Spec(_Strict):
@@ -310,11 +343,11 @@ class Spec(_Strict):
                                       description="Named values usable in row expressions.")
     norm: Norm = Field(default_factory=Norm, description="BatchNorm defaults.")
     scaling: Scaling = Field(default_factory=Scaling, description="Width/depth multipliers.")
-    init: Literal[INIT_SCHEMES] = Field(
-        "pytorch", description="Weight initialisation scheme: pytorch (module defaults), or the "
-        "scheme of a reference family: mobilenet, efficientnet, resnet, vgg, googlenet, "
-        "squeezenet, goog, convnext "
-        "(TensorFlow/timm EfficientNet and MobileNetV1).")
+    init: Literal[INIT_SCHEMES] | list[InitRule] = Field(
+        "pytorch", description="Weight initialisation, applied after the whole model is built: "
+        "a scheme (pytorch: module defaults; or a reference family's: mobilenet, efficientnet, "
+        "resnet, vgg, googlenet, squeezenet, convnext, goog: TensorFlow/timm EfficientNet and "
+        "MobileNetV1), or a list of rules.")
     input_transform: InputTransform | None = Field(None, description="Input whitening step.")
     aux_outputs: list[str] = Field(
         default_factory=list, description="Top-level rows computed only in training, whose "
@@ -340,6 +373,18 @@ class Spec(_Strict):
     @classmethod
     def _class_name(cls, value: str) -> str:
         return _class_ident(value)
+
+    @field_validator("init", mode="before")
+    @classmethod
+    def _init(cls, value):
+        if isinstance(value, str) and value not in SCHEME_NAMES:
+            import difflib
+
+            near = difflib.get_close_matches(value, SCHEME_NAMES, n=1)
+            raise ValueError(f"unknown init scheme {value!r}" + (
+                f" (did you mean {near[0]!r}?)" if near else "") + ": the schemes are "
+                f"{', '.join(SCHEME_NAMES)}; or write a list of rules")
+        return value
 
     @field_validator("input")
     @classmethod

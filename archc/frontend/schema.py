@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+from ..ops.init import INITIALISERS, OP_CLASSES
 from .models import RESERVED_ROW_KEYS, Spec
 from .registry import builtin_ops
 
@@ -75,7 +76,21 @@ def json_schema() -> dict:
         "description": "Operator or block type of the row.",
     }
     row["allOf"] = _op_rules()
+    _init_rule(schema["$defs"]["InitRule"])
     return schema
+
+
+def _init_rule(rule: dict) -> None:
+    """Editors complete the ops an init rule picks and the initialisers' names."""
+    rule["properties"]["ops"]["items"] = {"enum": list(OP_CLASSES)}
+    names = list(INITIALISERS)
+    for tensor in ("weight", "bias"):
+        options = rule["properties"][tensor]["anyOf"]
+        for option in options:
+            if option.get("type") == "string":
+                option["enum"] = names
+            elif option.get("type") == "object":
+                option.update(minProperties=1, maxProperties=1, propertyNames={"enum": names})
 
 
 def schema_text() -> str:

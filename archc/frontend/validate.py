@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from .. import expr
 from ..diagnostics import Diagnostic, SpecError
 from ..ops import ACTIVATIONS, REQUIRED, Param, Primitive
+from . import init_rules
 from .loader import Document, PathT, load_file
 from .models import BUILTINS, IDENT, RESERVED_ROW_KEYS, BlockSpec, Row, Spec
 from .names import (
@@ -156,6 +157,7 @@ class _Checker:
         # Parts of a salvaged document (see salvage.py) whose structural errors are reported:
         # rows using a broken block, and references to a broken row's name, are not checked.
         self.broken_blocks, self.broken_rows = broken_blocks, broken_rows
+        self.init_env: dict = {}  # names init rules' numbers may read (a spec's layers only)
 
     def error(self, path: PathT, message: str, code: str, hint: str | None = None,
               key: bool = False) -> None:
@@ -209,6 +211,8 @@ class _Checker:
                 if isinstance(op, BlockDef) and op.inline and (in_block or not in_seq):
                     self.error((*rpath, "op"), f"inline block {row.op!r} can only be used "
                                "inside a 'seq' group of a spec's layers", "E215")
+            if row.init is not None:
+                self.row_init(row, rpath, in_block, in_seq)
             if row.name is not None:
                 names.add(row.name)
         return names
@@ -237,6 +241,22 @@ class _Checker:
                 self.error((*path, j, "name"), f"row {r.name!r}: a 'seq' group in a block "
                            "whose rows have 'when' conditions numbers its children; it "
                            "cannot name them", "E242", hint="drop the name, or the condition")
+    def row_init(self, row: Row, rpath: PathT, in_block: bool, in_seq: bool) -> None:
+        """A row's ``init:`` rules: applied right after the row's own module is built, so the
+        row must be one statement of an ``__init__`` (a top-level row, a named block row)."""
+        path = (*rpath, "init")
+        op = self.ops.get(row.op) if row.op else None
+        if in_seq:
+            self.error(path, "'init' on a row inside a 'seq' group: put it on the group (its "
+                       "rules pick modules by op)", "E245", key=True)
+        elif in_block and row.name is None:
+            self.error(path, "'init' on a block row needs the row to have a 'name' (its "
+                       "module is initialised right after the block builds it)", "E245",
+                       key=True)
+        elif isinstance(op, Primitive) and not op.has_weights:
+            self.error(path, f"op {row.op!r} has no weights to initialise", "E245", key=True)
+        for p in init_rules.check(row.init, self.init_env)[1]:
+            self.error((*path, *p.path), p.message, p.code, p.hint, p.key)
 
     def refs(self, row: Row, rpath: PathT, names: set[str], in_seq: bool) -> None:
         if row.from_ is None:
@@ -693,6 +713,10 @@ def validate(doc: Document) -> CheckedSpec:
                           key=True, hint="set it under 'scaling:'" if pname in (
                               "width", "depth") else "rows read it; it cannot be set")
     scope = set(spec.params) | {"width", "depth", "block_index", "block_count"}
+    checker.init_env = {**spec.params, "width": spec.scaling.width, "depth": spec.scaling.depth}
+    if not isinstance(spec.init, str):
+        for p in init_rules.check(spec.init, checker.init_env)[1]:
+            checker.error(("init", *p.path), p.message, p.code, p.hint, p.key)
     top = checker.rows(spec.layers, ("layers",), scope, in_block=False, in_seq=False)
     for i, name in enumerate(spec.aux_outputs):
         if name not in top:

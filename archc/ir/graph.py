@@ -95,7 +95,7 @@ def row_columns(doc: Document, path: PathT) -> dict:
             break
         except (KeyError, IndexError, TypeError):
             path = path[:-2]
-    skip = {"op", "name", "from", "when", "step", "seq", "input_size"}
+    skip = {"op", "name", "from", "when", "step", "seq", "input_size", "init"}
     return {k: v for k, v in raw.items() if k not in skip} if isinstance(raw, dict) else {}
 
 

@@ -21,11 +21,11 @@ class Parameter(Primitive):
     params = (
         Param("shape", "ints", doc="the tensor's shape, e.g. [c, 1, 1] (a per-channel scale) "
               "or [1, 1, d] (a token)", minimum=1),
-        Param("init", "str", default="zeros", choices=("zeros", "ones", "constant", "normal",
+        Param("fill", "str", default="zeros", choices=("zeros", "ones", "constant", "normal",
                                                         "trunc_normal"),
               doc="initial values: zeros, ones, constant (value), normal or trunc_normal "
                   "(std, mean 0; trunc_normal cut at -2 and 2 as nn.init)"),
-        Param("value", "float", default=0.0, doc="the constant for init: constant"),
+        Param("value", "float", default=0.0, doc="the constant for fill: constant"),
         Param("std", "float", default=1.0, doc="standard deviation for normal/trunc_normal",
               minimum=0.0),
         Param("expand", "bool", default=False, doc="repeat the leading 1 over the batch of the "
@@ -60,7 +60,7 @@ class Parameter(Primitive):
             "normal": f"torch.empty({dims}).normal_(std={args['std']})",
             "trunc_normal": f"nn.init.trunc_normal_(torch.empty({dims}), std={args['std']})",
         }
-        init = args["init"]
+        init = args["fill"]
         if init.known:
             return f"nn.Parameter({spelled[init.value]})"
         # a block parameter names the scheme: one class serves all of them
