@@ -72,6 +72,10 @@ REFERENCES = {
     "efficientnet_b5": Reference(tv.efficientnet_b5, 30_389_784),
     "efficientnet_b6": Reference(tv.efficientnet_b6, 43_040_704),
     "efficientnet_b7": Reference(tv.efficientnet_b7, 66_347_960),
+    "shufflenet_v2_x0_5": Reference(tv.shufflenet_v2_x0_5, 1_366_792),
+    "shufflenet_v2_x1_0": Reference(tv.shufflenet_v2_x1_0, 2_278_604),
+    "shufflenet_v2_x1_5": Reference(tv.shufflenet_v2_x1_5, 3_503_624),
+    "shufflenet_v2_x2_0": Reference(tv.shufflenet_v2_x2_0, 7_393_996),
 }
 NAMES = sorted(REFERENCES)
 NO_REFERENCE = {"lenet5"}  # the README says so

@@ -20,6 +20,7 @@ _TYPES = {
     "bool": {"type": "boolean"},
     "str": {"type": "string"},
     "floats": {"type": "array", "items": {"anyOf": [{"type": "number"}, {"type": "string"}]}},
+    "ints": {"type": "array", "items": {"anyOf": [{"type": "integer"}, {"type": "string"}]}},
 }
 _EXPR = {"type": "string", "description": "an expression, e.g. make_divisible(32 * width)"}
 
@@ -37,7 +38,7 @@ def _column(param) -> dict:
         item = {k: v for k, v in base.items() if v is not None}
         base = {"anyOf": [item, {"type": "array", "items": item, "minItems": 2,
                                  "maxItems": 2, "description": "[height, width]"}]}
-    options = [base] if param.type in ("str", "floats") else [base, _EXPR]
+    options = [base] if param.type in ("str", "floats", "ints") else [base, _EXPR]
     if param.type == "str" and param.choices:
         options.append({"type": "string", "description": "a block parameter's name"})
     doc = param.doc + ("" if param.required else f" (default: {param.default!r})")

@@ -248,15 +248,20 @@ class _Checker:
                 self.error(path, f"{value!r} is not one of {', '.join(param.choices)}", "E209",
                            hint=expr.did_you_mean(value, param.choices))
                 return
-        if param.type == "floats":
+        if param.type in ("floats", "ints"):
+            ints = param.type == "ints"
+            if value is None and param.default is None:
+                return
             if not isinstance(value, list) or not value:
-                self.error(path, f"column {param.name!r} must be a list of numbers", "E210")
+                self.error(path, f"column {param.name!r} must be a list of "
+                           f"{'integers' if ints else 'numbers'}", "E210")
                 return
             for i, item in enumerate(value):
                 if isinstance(item, str):
                     self.expression(item, (*path, i), scope)
-                elif isinstance(item, bool) or not isinstance(item, (int, float)):
-                    self.error((*path, i), f"expected a number, got {item!r}", "E210")
+                elif isinstance(item, bool) or not isinstance(item, int if ints else (int, float)):
+                    self.error((*path, i), f"expected {'an integer' if ints else 'a number'}, "
+                               f"got {_yaml_repr(item)}", "E210")
             return
         if param.type == "int2" and isinstance(value, list):
             self.pair(param, value, path)

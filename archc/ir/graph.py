@@ -202,9 +202,9 @@ class Expander:
         for p in impl.params:
             if p.name in given and not (p.first_only and repeat > 0):
                 raw = given[p.name]
-                if p.type == "floats":
-                    raw = [self._item(v, doc, (*path, p.name, i), env) for i, v in
-                           enumerate(raw)]
+                if p.type in ("floats", "ints") and isinstance(raw, list):
+                    raw = [self._item(v, doc, (*path, p.name, i), env, p.type == "ints")
+                           for i, v in enumerate(raw)]
                 elif isinstance(raw, str) and not (p.type == "str" and (
                         p.choices is None or raw in p.choices)):
                     raw = self.evaluate(raw, doc, (*path, p.name), env)
@@ -222,14 +222,15 @@ class Expander:
                 out[p.name] = None if p.required else p.default
         return out
 
-    def _item(self, value, doc, path, env):
+    def _item(self, value, doc, path, env, integer: bool = False):
         if isinstance(value, str):
             value = self.evaluate(value, doc, path, env)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
             if value is not None:
-                self.error(doc, path, f"expected a number, got {value!r}", "E303")
-            return 0.0
-        return float(value)
+                self.error(doc, path, f"expected {'an integer' if integer else 'a number'}, "
+                           f"got {value!r}", "E303")
+            return 0 if integer else 0.0
+        return value if integer else float(value)
 
     def scale_channels(self, value: int) -> int:
         width = self.scaling.width

@@ -12,13 +12,14 @@ from .misc import Dropout, Flatten, Identity
 from .norm import BatchNorm
 from .pool import AdaptiveAvgPool, AvgPool, GlobalAvgPool, MaxPool
 from .regularize import ChannelAffine, ChannelShuffle, StochasticDepth
+from .split import Split
 
 PRIMITIVES: dict[str, Primitive] = {
     p.op: p
     for p in (
         Conv(), BatchNorm(), Act(), Linear(), Dropout(), Flatten(), Identity(),
         MaxPool(), AvgPool(), GlobalAvgPool(), AdaptiveAvgPool(), Add(), Mul(), Concat(),
-        StochasticDepth(), ChannelShuffle(), ChannelAffine(),
+        StochasticDepth(), ChannelShuffle(), ChannelAffine(), Split(),
     )
 }
 
