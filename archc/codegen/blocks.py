@@ -353,9 +353,8 @@ class BlockWriter:
                     continue
                 for p in ctx.ops[row.op].params:
                     value = row.args.get(p.name)
-                    if not _is_expression(p, value):
-                        continue
-                    for name in sorted(expr.parse(value).names):
+                    for name in sorted(set().union(*(expr.parse(v).names for v in
+                                                     _expressions(p, value)))):
                         local = self.rename.get(name, name)
                         if not self.forward_rename.get(name, "").startswith("self."):
                             attr = self.attribute(local)
@@ -382,6 +381,11 @@ class BlockWriter:
                 raw = row.args[p.name]
                 if _is_expression(p, raw):
                     out[p.name] = Val(src=pyexpr(raw, rename or self.rename))
+                elif isinstance(raw, list) and any(isinstance(v, str) for v in raw):
+                    # a list column with expression items (split sizes [c, in_channels - c])
+                    out[p.name] = Val(src="[" + ", ".join(
+                        pyexpr(v, rename or self.rename) if isinstance(v, str) else literal(v)
+                        for v in raw) + "]")
                 else:
                     out[p.name] = Val(raw)
             elif p.name in getattr(impl, "context_defaults", {}):
@@ -622,6 +626,13 @@ def _is_expression(param, value) -> bool:
     """A column value written as an expression (not a number, nor a literal choice)."""
     return isinstance(value, str) and not (param.type == "str" and (
         param.choices is None or value in param.choices))
+
+
+def _expressions(param, value) -> list[str]:
+    """The expressions in a column value: itself, or the expression items of a list."""
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str)]
+    return [value] if _is_expression(param, value) else []
 
 
 def _conditional(row: Row) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from .base import Param, Primitive, ShapeError
+from .base import Call, Param, Primitive, ShapeError
 from .conv import fmt
 
 
@@ -21,6 +21,9 @@ class Split(Primitive):
            "pieces of the given 'sizes' (x.split(sizes, dim=1)); 'take' picks the piece. A "
            "channel slice x[:, a:b] is sizes [a, b - a, C - b], take 1.")
     keeps_channels = False
+    # A split runs as a function wherever a forward() can call one, named or not (as
+    # torchvision's x.chunk); inside an nn.Sequential it is the ChannelSplit helper module.
+    has_module = False
     params = (
         Param("chunks", default=None, doc="number of equal pieces (must divide the channels)",
               minimum=1),
@@ -60,6 +63,11 @@ class Split(Primitive):
             return None  # the piece is known only from shapes
         size = sizes[int(take)]
         return f"({size})" if isinstance(size, str) else str(size)
+
+    def source(self, args, in_channels, shape):
+        pieces = args["chunks"] if args["sizes"].known and args["sizes"].value is None \
+            else args["sizes"]
+        return Call("ChannelSplit", [str(pieces), str(args["take"])])
 
     def call_source(self, args, inputs):
         if args["sizes"].known and args["sizes"].value is None:
