@@ -11,7 +11,7 @@ from .conv import fmt
 def channel_map(shape, op: str) -> int:
     """The channels of a (C, H, W) input; the one place a split checks its input's layout."""
     if len(shape) != 3:
-        raise ShapeError(f"{op} splits the channels of a (C, H, W) map, got {fmt(shape)}")
+        raise ShapeError(f"{op} needs a (C, H, W) map to split its channels, got {fmt(shape)}")
     return shape[0]
 
 
