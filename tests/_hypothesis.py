@@ -293,12 +293,20 @@ class _SpecGen:
         return row, self.check((c, h, w))
 
     def misc(self, shape, exprs=True):
-        """identity, channel_shuffle, adaptive_avg_pool, stochastic_depth."""
+        """identity, channel_shuffle, adaptive_avg_pool, stochastic_depth, split."""
         c, h, w = shape
         op = self.draw(st.sampled_from(["identity", "channel_shuffle", "adaptive_avg_pool",
-                                        "stochastic_depth"]))
+                                        "stochastic_depth", "split"]))
         self.kinds.append(op)
         row: dict = {"op": op}
+        if op == "split":
+            if c > 1 and self.draw(st.booleans()):
+                cut = self.draw(st.integers(1, c - 1))
+                row["sizes"], row["take"] = [cut, c - cut], self.draw(st.integers(0, 1))
+                return row, (row["sizes"][row["take"]], h, w)
+            row["chunks"] = self.draw(st.sampled_from(divisors(c)))
+            row["take"] = self.draw(st.integers(0, row["chunks"] - 1))
+            return row, (c // row["chunks"], h, w)
         if op == "channel_shuffle":
             row["groups"] = self.draw(st.sampled_from(divisors(c)))
         elif op == "adaptive_avg_pool":
@@ -747,10 +755,10 @@ _LIBRARY_CLASSES = {"ConvNormAct", "InvertedResidual", "DepthwiseSeparableConv",
                     "Inception", "InceptionAux", "ConvAct", "Tensor"}
 _PRIMITIVES = {"conv", "batch_norm", "act", "linear", "dropout", "max_pool", "avg_pool",
                "global_avg_pool", "adaptive_avg_pool", "flatten", "add", "mul", "concat",
-               "identity", "stochastic_depth", "channel_shuffle", "channel_affine"}
+               "identity", "stochastic_depth", "channel_shuffle", "channel_affine", "split"}
 _LIBRARY = {"conv_norm_act", "inverted_residual", "bneck", "squeeze_excitation", "mbconv",
             "dw_separable", "basic_block", "bottleneck", "basic_conv", "inception",
-            "inception_aux", "conv_act"}
+            "inception_aux", "conv_act", "shuffle_unit"}
 
 
 @st.composite

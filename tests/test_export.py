@@ -95,6 +95,10 @@ def test_every_committed_spec_exports(name, tmp_path):
     """ONNX works for every committed spec (the four above run in the quick suite), under
     unit-scale weights: onnxruntime computes what the model computes."""
     size = (1, 32, 32) if name == "lenet5" else SIZE
+    if name.startswith("shufflenet"):
+        # at 64x64 stage4's maps are 2x2: batch norms calibrated on 8 values per channel
+        # amplify float32 rounding to 2.4e-4 of the output in torch itself (vs float64)
+        size = (3, 128, 128)
     x = parity_input(size)
     model = unit_scale_weights(archc.build_model(SPECS / f"{name}.yaml"), batch=x)
     path = export_onnx(model, tmp_path / f"{name}.onnx", input_shape=size)

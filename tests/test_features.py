@@ -20,6 +20,8 @@ CASES = {
     "mobilenet_v3_large": (tv.mobilenet_v3_large,
                            ["features.3", "features.6", "features.12", "features.16"],
                            [(24, 56, 56), (40, 28, 28), (112, 14, 14), (960, 7, 7)]),
+    "shufflenet_v2_x1_0": (tv.shufflenet_v2_x1_0, ["maxpool", "stage2", "stage3", "conv5"],
+                           [(24, 56, 56), (116, 28, 28), (232, 14, 14), (1024, 7, 7)]),
 }
 
 

@@ -178,7 +178,8 @@ OPS = ["conv", "batch_norm", "act", "linear", "dropout", "max_pool", "avg_pool",
        "adaptive_avg_pool", "flatten", "add", "mul", "concat", "identity", "stochastic_depth",
        "channel_shuffle", "channel_affine", "conv_norm_act", "inverted_residual", "bneck",
        "squeeze_excitation", "mbconv", "dw_separable", "basic_block", "bottleneck", "basic_conv",
-       "inception", "inception_aux", "conv_act", "res", "fork", "fire", "convv", "Conv", ""]
+       "inception", "inception_aux", "conv_act", "split", "shuffle_unit", "res", "fork", "fire",
+       "convv", "Conv", ""]
 
 
 def _deep(value, depth: int, as_list: bool):

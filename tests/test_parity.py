@@ -76,6 +76,10 @@ REFERENCES = {
     "convnext_small": Reference(tv.convnext_small, 50_223_688),
     "convnext_base": Reference(tv.convnext_base, 88_591_464),
     "convnext_large": Reference(tv.convnext_large, 197_767_336),
+    "shufflenet_v2_x0_5": Reference(tv.shufflenet_v2_x0_5, 1_366_792),
+    "shufflenet_v2_x1_0": Reference(tv.shufflenet_v2_x1_0, 2_278_604),
+    "shufflenet_v2_x1_5": Reference(tv.shufflenet_v2_x1_5, 3_503_624),
+    "shufflenet_v2_x2_0": Reference(tv.shufflenet_v2_x2_0, 7_393_996),
 }
 NAMES = sorted(REFERENCES)
 NO_REFERENCE = {"lenet5"}  # the README says so

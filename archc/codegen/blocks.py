@@ -355,9 +355,8 @@ class BlockWriter:
                     continue
                 for p in ctx.ops[row.op].params:
                     value = row.args.get(p.name)
-                    if not _is_expression(p, value):
-                        continue
-                    for name in sorted(expr.parse(value).names):
+                    for name in sorted(set().union(*(expr.parse(v).names for v in
+                                                     _expressions(p, value)))):
                         local = self.rename.get(name, name)
                         if not self.forward_rename.get(name, "").startswith("self."):
                             attr = self.attribute(local)
@@ -672,6 +671,13 @@ def _is_expression(param, value) -> bool:
     """A column value written as an expression (not a number, nor a literal choice)."""
     return isinstance(value, str) and not (param.type == "str" and (
         param.choices is None or value in param.choices))
+
+
+def _expressions(param, value) -> list[str]:
+    """The expressions in a column value: itself, or the expression items of a list."""
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str)]
+    return [value] if _is_expression(param, value) else []
 
 
 def _conditional(row: Row) -> bool:

@@ -310,6 +310,8 @@ class _Checker:
                 return
         if param.type in ("floats", "ints"):
             what = "numbers" if param.type == "floats" else "integers"
+            if value is None and param.default is None:
+                return
             if not isinstance(value, list) or not value:
                 self.error(path, f"column {param.name!r} must be a list of {what}", "E210")
                 return
@@ -386,7 +388,6 @@ class _Checker:
 # (layer_norm -> batch_norm) would build a different model without a word.
 FUTURE_OPS = {
     "group_norm": "GroupNorm", "instance_norm": "InstanceNorm2d", "reshape": "reshape",
-    "chunk": "channel split", "split": "split",
 }
 
 

@@ -213,7 +213,7 @@ class Expander:
         for p in impl.params:
             if p.name in given and not (p.first_only and repeat > 0):
                 raw = given[p.name]
-                if p.type in ("floats", "ints"):
+                if p.type in ("floats", "ints") and isinstance(raw, list):
                     raw = [self._item(v, doc, (*path, p.name, i), env, p) for i, v in
                            enumerate(raw)]
                 elif isinstance(raw, str) and not (p.type == "str" and (

@@ -15,6 +15,7 @@ from .param import Parameter
 from .pool import AdaptiveAvgPool, AvgPool, GlobalAvgPool, MaxPool
 from .regularize import ChannelAffine, ChannelShuffle, StochasticDepth
 from .tensor import Permute, Select
+from .split import Split
 
 PRIMITIVES: dict[str, Primitive] = {
     p.op: p
@@ -22,7 +23,7 @@ PRIMITIVES: dict[str, Primitive] = {
         Conv(), BatchNorm(), Act(), Linear(), Dropout(), Flatten(), Identity(),
         MaxPool(), AvgPool(), GlobalAvgPool(), AdaptiveAvgPool(), Add(), Mul(), Concat(),
         StochasticDepth(), ChannelShuffle(), ChannelAffine(), LayerNorm(), Permute(),
-        Select(), Parameter(), SelfAttention(),
+        Select(), Parameter(), SelfAttention(), Split(),
     )
 }
 

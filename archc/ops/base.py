@@ -47,7 +47,7 @@ class Param:
     """One column of a block's row: name as written in the paper table, type, default."""
 
     name: str
-    type: str = "int"  # int | int2 | float | bool | str | floats
+    type: str = "int"  # int | int2 | float | bool | str | floats | ints
     default: object = REQUIRED
     doc: str = ""
     py: str | None = None  # keyword name in generated code (e.g. s -> stride)

@@ -91,3 +91,18 @@ class Permute(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.permute(x, self.dims)
+
+
+class ChannelSplit(nn.Module):
+    """One piece of a channel split, for an nn.Sequential: x.chunk(pieces, dim=1)[take] for
+    an int, x.split(pieces, dim=1)[take] for a list of sizes."""
+
+    def __init__(self, pieces: int | list[int], take: int) -> None:
+        super().__init__()
+        self.pieces = pieces
+        self.take = take
+
+    def forward(self, x: Tensor) -> Tensor:
+        if isinstance(self.pieces, int):
+            return x.chunk(self.pieces, dim=1)[self.take]
+        return x.split(self.pieces, dim=1)[self.take]
