@@ -40,6 +40,10 @@ class Reference:
     factory: object  # builds the reference model
     params: int  # its documented parameter count
     overrides: tuple[str, ...] = ()  # --set values under which the spec is the reference
+    shape: tuple[int, ...] | None = None  # parity input, when SHAPE does not fit (a ViT's
+    # position embedding is made for its image size)
+    slow: bool = False  # over 150 M parameters: its CPU runs are in the slow set (-m slow);
+    # a smaller spec of the same family and blocks runs by default
 
 
 REFERENCES = {
@@ -75,13 +79,19 @@ REFERENCES = {
     "convnext_tiny": Reference(tv.convnext_tiny, 28_589_128),
     "convnext_small": Reference(tv.convnext_small, 50_223_688),
     "convnext_base": Reference(tv.convnext_base, 88_591_464),
-    "convnext_large": Reference(tv.convnext_large, 197_767_336),
+    "convnext_large": Reference(tv.convnext_large, 197_767_336, slow=True),
+    "vit_b_16": Reference(tv.vit_b_16, 86_567_656, shape=(3, 224, 224)),
+    "vit_b_32": Reference(tv.vit_b_32, 88_224_232, shape=(3, 224, 224)),
+    "vit_l_16": Reference(tv.vit_l_16, 304_326_632, shape=(3, 224, 224), slow=True),
     "shufflenet_v2_x0_5": Reference(tv.shufflenet_v2_x0_5, 1_366_792),
     "shufflenet_v2_x1_0": Reference(tv.shufflenet_v2_x1_0, 2_278_604),
     "shufflenet_v2_x1_5": Reference(tv.shufflenet_v2_x1_5, 3_503_624),
     "shufflenet_v2_x2_0": Reference(tv.shufflenet_v2_x2_0, 7_393_996),
 }
 NAMES = sorted(REFERENCES)
+# the tests that run each model on the CPU: the slow ones only under -m slow
+RUN_NAMES = [pytest.param(n, marks=pytest.mark.slow) if REFERENCES[n].slow else n
+             for n in NAMES]
 NO_REFERENCE = {"lenet5"}  # the README says so
 SHAPE = (3, 64, 64)  # small: parity, not accuracy
 
@@ -113,7 +123,7 @@ def unit_scale_parity_models(name: str, tmp_path):
     that input and the same state_dict loaded strictly into the other two. All are built on
     the meta device (nothing initialised only to be overwritten): every tensor then comes
     from unit_scale_weights."""
-    x = parity_input(SHAPE)
+    x = parity_input(REFERENCES[name].shape or SHAPE)
     with torch.device("meta"):
         ref = REFERENCES[name].factory()
     ref = unit_scale_weights(ref.to_empty(device="cpu"), seed=0, batch=x)
@@ -132,7 +142,7 @@ def test_params_and_macs_match_the_reference(name):
     assert model.macs == count_macs(ref, tuple(model.input_shape), device="meta")
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", RUN_NAMES)
 def test_weights_load_strictly_and_outputs_match(name, tmp_path):
     ref, live, gen, x = unit_scale_parity_models(name, tmp_path)
     assert_outputs_match(ref, [live, gen], x)
@@ -220,7 +230,7 @@ def _seeded_state_dicts(name: str, tmp_path):
     return ref, live, gen
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", RUN_NAMES)
 def test_seeded_initialisation_is_the_references(name, tmp_path):
     """Built under the same seed, our modules hold the reference's exact initial weights,
     except where SEEDED_EXCEPTIONS (and the README) say otherwise: there the tensors are drawn

@@ -255,3 +255,34 @@ def test_committed_specs_are_within_the_default_budgets():
     code, out, _, _ = run_archc("summary", "specs/efficientnet_b7.yaml", "--input",
                                 "3x800x800")
     assert code == 0, out
+
+
+def test_readme_states_the_largest_committed_specs():
+    """The README's budget paragraph names the largest committed spec per budget: true, and
+    inside the defaults."""
+    import re
+
+    import archc
+    from archc.frontend.loader import Budget
+    from archc.ir.graph import walk
+
+    from .conftest import ROOT, SPECS
+
+    largest = {"layers": (0, ""), "params": (0, ""), "bytes": (0, "")}
+    for path in sorted(SPECS.glob("*.yaml")):
+        model = archc.compile_spec(path)
+        for key, value in (("layers", sum(1 for _ in walk(model.graph.nodes()))),
+                           ("params", model.params), ("bytes", model.activations * 4)):
+            largest[key] = max(largest[key], (value, path.stem))
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    found = re.search(r"largest committed spec has ([\d,]+) layers \((\w+)\), (\d+) M "
+                      r"parameters \((\w+)\) and ([\d.]+) GB of activations \((\w+)", text)
+    assert found, "the README's sentence on the largest committed specs is gone"
+    layers, lname, params, pname, gb, bname = found.groups()
+    assert (int(layers.replace(",", "")), lname) == largest["layers"]
+    assert (round(largest["params"][0] / 1e6), largest["params"][1]) == (int(params), pname)
+    assert (round(largest["bytes"][0] / 1e9, 2), largest["bytes"][1]) == (float(gb), bname)
+    budget = Budget()
+    assert largest["params"][0] <= budget.max_params
+    assert largest["layers"][0] <= budget.max_layers
+    assert largest["bytes"][0] <= budget.max_activation_bytes

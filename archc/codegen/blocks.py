@@ -6,6 +6,7 @@ in the model decide which spelling is right for all of them."""
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 
 from .. import expr
@@ -16,6 +17,25 @@ from ..ir.graph import Node, _may_overwrite, walk
 from ..ops import ACTIVATIONS, Primitive, Val, init
 from ..ops.base import channels, pair_val
 from .pysrc import Call, List, Noted, Tuple, comment, pyexpr, render
+
+class KeyedLayers(list):
+    """Statements filling ``layers``, an OrderedDict of named modules: wrapped as
+    ``nn.Sequential(layers)``, not ``nn.Sequential(*layers)``."""
+
+
+def row_path_in(bdef: BlockDef, row: Row) -> tuple:
+    """The spec path of a row of ``bdef``'s body, at any depth of its groups."""
+    def find(rows, path):
+        for j, r in enumerate(rows):
+            if r is row:
+                return (*path, j)
+            if r.seq is not None:
+                found = find(r.seq, (*path, j, "seq"))
+                if found:
+                    return found
+        return None
+    return find(bdef.body, (*bdef.path, "body")) or bdef.path
+
 
 _PY_TYPES = {"int": "int", "int2": "int | tuple[int, int]", "float": "float", "bool": "bool",
              "str": "str"}
@@ -439,6 +459,8 @@ class BlockWriter:
     def sequential(self, rows: list[Row], in_ch: str, indent: int):
         """An nn.Sequential of rows: a Call, or (with conditions) statements building
         ``layers`` that the caller wraps."""
+        if len(rows) == 1 and rows[0].template and rows[0].n is not None:
+            return self.keyed_stage(rows[0], in_ch, indent)
         chans = self.chain_channels(rows, in_ch)
         items = [self.construct(r, given(chans[i], r), rows, i, True, indent + 4)
                  for i, r in enumerate(rows)]
@@ -466,6 +488,35 @@ class BlockWriter:
                 inner += 4
             lines += render(inner, "", Call("layers.append", [items[i]]))
         return lines
+
+    def keyed_stage(self, row: Row, in_ch: str, indent: int) -> KeyedLayers:
+        """A group whose one row names its ``n`` repeats by a template (ViT's
+        ``layers.encoder_layer_{i}``): an OrderedDict filled by a loop, as torchvision writes
+        it, so ``n`` may be a block parameter. Every repeat must be the same module."""
+        impl = self.ctx.ops[row.op]
+        firsts = [p.name for p in impl.params if p.first_only and p.name in row.args]
+        out_ch = row_out(row, [in_ch], self.ctx, self.lets)
+        if firsts or out_ch is None or not _same(out_ch, in_ch, self.lets):
+            from ..diagnostics import SpecError
+
+            why = (f"its first-only column {firsts[0]!r} differs on the first repeat" if firsts
+                   else "its repeats change their channels")
+            raise SpecError([self.bdef.document.diag(
+                row_path_in(self.bdef, row), f"block {self.bdef.op!r}: the repeats of row "
+                f"{row.name!r} cannot be one loop in the generated class: {why}", "E502",
+                hint="write the repeats as rows of their own")])
+        pad = " " * indent
+        loop = "i" if "i" not in self.rename.values() else "index"
+        rename = {**self.rename, "i": loop}
+        parts = re.split(r"\{([^{}]+)\}", row.name)
+        key = " + ".join(
+            (f"str({pyexpr(part, rename)})" if k % 2 else literal(part))
+            for k, part in enumerate(parts) if k % 2 or part)
+        count = str(row.n) if isinstance(row.n, int) else pyexpr(row.n, self.rename)
+        module = self.construct(row, in_ch, [row], 0, True, indent + 4)
+        return KeyedLayers([f"{pad}layers: OrderedDict[str, nn.Module] = OrderedDict()",
+                            f"{pad}for {loop} in range({count}):",
+                            *render(indent + 4, f"layers[{key}] = ", module)])
 
     def chain_channels(self, rows: list[Row], in_ch: str) -> list[str]:
         out, prev = [], in_ch
@@ -534,7 +585,8 @@ class BlockWriter:
             if isinstance(seq, Call):
                 body += render(8, "", Call("super().__init__", seq.args))
             else:
-                body += [*seq, "        super().__init__(*layers)"]
+                star = "" if isinstance(seq, KeyedLayers) else "*"
+                body += [*seq, f"        super().__init__({star}layers)"]
         else:
             body += self.init_rows(8)
         out += body
@@ -563,7 +615,8 @@ class BlockWriter:
                 continue
             code = self.construct(row, given(in_ch, row), self.bdef.body, i, False, inner)
             if isinstance(code, list):
-                lines += code + [f"{' ' * inner}self.{row.name} = nn.Sequential(*layers)"]
+                star = "" if isinstance(code, KeyedLayers) else "*"
+                lines += code + [f"{' ' * inner}self.{row.name} = nn.Sequential({star}layers)"]
             else:
                 lines += render(inner, f"self.{row.name} = ", code)
             if row.init:  # a block's rules read constants only: the class stays general

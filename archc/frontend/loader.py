@@ -44,7 +44,7 @@ class Budget:
     max_nodes: int = 200_000
     max_depth: int = 64
     max_layers: int = 10_000  # expanded layers (every primitive and block instance)
-    max_params: int = 200_000_000  # 800 MB of float32 weights
+    max_params: int = 500_000_000  # 2 GB of float32 weights (ViT-L/16 has 304 M)
     max_activation_bytes: int = 8 * 1024**3  # float32 outputs of every layer, one sample
 
 

@@ -180,11 +180,14 @@ class _Checker:
             self.refs(row, rpath, names, in_seq)
             if row.when is not None and isinstance(row.when, str):
                 self.expression(row.when, (*rpath, "when"), scope)
-            if in_block and row.n is not None and (in_seq or row.name is None or row.template
-                                                   or row.seq is not None):
+            # A group of one templated row is a keyed stage (ViT's layers.encoder_layer_{i}).
+            keyed = in_seq and row.template and len(rows) == 1 and row.seq is None
+            if in_block and row.n is not None and not keyed and (
+                    in_seq or row.name is None or row.template or row.seq is not None):
                 self.error((*rpath, "n"), "repeats ('n') in a block body need a plain 'name' "
                            "and no 'seq' group around them (the row becomes a Sequential "
-                           "of its repeats)", "E202")
+                           "of its repeats), or a name template as the only row of a 'seq' "
+                           "group (its repeats are the group's named children)", "E202")
             if in_block and row.input_size is not None:
                 self.error((*rpath, "input_size"), "'input_size' is only allowed in a spec's "
                            "layers", "E202")
