@@ -102,17 +102,17 @@ class Emitter:
     ctx: object = None  # codegen.blocks.Context, for block output channels
     forward_names: dict[str, str] = field(default_factory=dict)  # kwarg -> self.attr
     scope: dict = field(default_factory=dict)  # the spec's params and scaling
+    channels: dict[int, str] = field(default_factory=dict)  # id(node) -> channels expression
+
+    @property
+    def names(self) -> set[str]:
+        return {k.name for k in self.kwargs}
 
     @property
     def init_env(self) -> dict:
         """What init rules' numbers read: the spec's params and scaling (their values as
         built: a param they read is fixed when generated)."""
         return self.scope
-    channels: dict[int, str] = field(default_factory=dict)  # id(node) -> channels expression
-
-    @property
-    def names(self) -> set[str]:
-        return {k.name for k in self.kwargs}
 
     def arg_text(self, node: Node, p) -> str | None:
         """The row's expression for ``p`` as archc text when it reads a keyword argument
