@@ -268,26 +268,26 @@ def _error(write_spec, text: str):
 
 
 @pytest.mark.parametrize("rules, code, where, words", [
-    ("  - {ops: [conv], weight: xavier_unifrom}", "E242", "init[0].weight",
+    ("  - {ops: [conv], weight: xavier_unifrom}", "E252", "init[0].weight",
      "did you mean 'xavier_uniform'"),
-    ("  - {ops: [conv], weight: {normal: {stdev: 1}}}", "E243", "init[0].weight.normal.stdev",
+    ("  - {ops: [conv], weight: {normal: {stdev: 1}}}", "E253", "init[0].weight.normal.stdev",
      "did you mean 'std'"),
-    ("  - {ops: [conv], weight: {normal: {std: -1}}}", "E243", "init[0].weight.normal.std",
+    ("  - {ops: [conv], weight: {normal: {std: -1}}}", "E253", "init[0].weight.normal.std",
      "at least 0"),
-    ("  - {ops: [conv], weight: {kaiming_normal: {mode: fan_middle}}}", "E243",
+    ("  - {ops: [conv], weight: {kaiming_normal: {mode: fan_middle}}}", "E253",
      "init[0].weight.kaiming_normal.mode", "fan_in, fan_out"),
-    ("  - {ops: [conv], weight: {kaiming_normal: {mode: 'fan_in\"); import os #'}}}", "E243",
+    ("  - {ops: [conv], weight: {kaiming_normal: {mode: 'fan_in\"); import os #'}}}", "E253",
      "init[0].weight.kaiming_normal.mode", "must be one of"),
-    ("  - {ops: [conv], bias: {constant: {}}}", "E243", "init[0].bias.constant",
+    ("  - {ops: [conv], bias: {constant: {}}}", "E253", "init[0].bias.constant",
      "needs 'value'"),
-    ("  - {ops: [convv], weight: zeros}", "E240", "init[0].ops[0]", "did you mean 'conv'"),
-    ("  - {ops: [linear], weight: goog_normal}", "E243", "init[0].weight",
+    ("  - {ops: [convv], weight: zeros}", "E250", "init[0].ops[0]", "did you mean 'conv'"),
+    ("  - {ops: [linear], weight: goog_normal}", "E253", "init[0].weight",
      "conv modules only"),
     ("  - {ops: [conv], weight: {normal: {std: 1 / dimm}}}", "E213",
      "init[0].weight.normal.std", "unknown name 'dimm'"),
-    ("  - {ops: [conv], weight: {normal: {std: 1, mean: 0}, ones: {}}}", "E242",
+    ("  - {ops: [conv], weight: {normal: {std: 1, mean: 0}, ones: {}}}", "E252",
      "init[0].weight", "one name"),
-    ("  - {ops: [conv]}", "E241", "init[0]", "'weight', 'bias' or both"),
+    ("  - {ops: [conv]}", "E251", "init[0]", "'weight', 'bias' or both"),
 ])
 def test_bad_rules_are_located_errors(rules, code, where, words, write_spec):
     diags = _error(write_spec, TINY.format(init=rules))
@@ -308,7 +308,7 @@ layers:
 """
     diags = _error(write_spec, text)
     assert [(d.code, d.spec_path, d.line) for d in diags] == [
-        ("E245", "layers[0].seq[0].init", 6), ("E245", "layers[1].init", 7)]
+        ("E255", "layers[0].seq[0].init", 6), ("E255", "layers[1].init", 7)]
     assert "put it on the group" in diags[0].message
     assert "no weights" in diags[1].message
 

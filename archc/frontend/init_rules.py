@@ -39,10 +39,10 @@ def check(rules: list[InitRule], env: dict) -> tuple[tuple[Rule, ...], list[Prob
         for j, op in enumerate(rule.ops):
             if op not in OP_CLASSES:
                 problems.append(Problem((i, "ops", j), f"init rules pick modules by op: "
-                                        f"{op!r} is none of {', '.join(OP_CLASSES)}", "E240",
+                                        f"{op!r} is none of {', '.join(OP_CLASSES)}", "E250",
                                         expr.did_you_mean(op, OP_CLASSES)))
         if rule.weight is None and rule.bias is None:
-            problems.append(Problem((i,), "an init rule sets 'weight', 'bias' or both", "E241"))
+            problems.append(Problem((i,), "an init rule sets 'weight', 'bias' or both", "E251"))
         tensors = {}
         for tensor in ("weight", "bias"):
             value = getattr(rule, tensor)
@@ -65,7 +65,7 @@ def _initialiser(value, rule: InitRule, path: PathT, env: dict,
     if isinstance(value, dict):
         if len(value) != 1:
             problems.append(Problem(path, "an initialiser is a name or a mapping of one name "
-                                    f"to its arguments, got {len(value)} keys", "E242",
+                                    f"to its arguments, got {len(value)} keys", "E252",
                                     "e.g. {normal: {std: 0.02}}"))
             return None
         name, args = next(iter(value.items()))
@@ -75,20 +75,20 @@ def _initialiser(value, rule: InitRule, path: PathT, env: dict,
     kind = INITIALISERS.get(name)
     if kind is None:
         problems.append(Problem(path if apath is path else apath, f"unknown initialiser "
-                                f"{name!r}", "E242", expr.did_you_mean(name, INITIALISERS) or
+                                f"{name!r}", "E252", expr.did_you_mean(name, INITIALISERS) or
                                 "initialisers: " + ", ".join(INITIALISERS), key=apath is not path))
         return None
     if kind.ops is not None and not set(rule.ops) <= set(kind.ops):
         problems.append(Problem(apath, f"initialiser {name!r} reads attributes of "
                                 f"{' or '.join(kind.ops)} modules only; the rule picks "
-                                f"{', '.join(rule.ops)}", "E243"))
+                                f"{', '.join(rule.ops)}", "E253"))
     declared = dict(kind.args)
     kwargs = []
     for key, raw in (args or {}).items():
         at = (*apath, key)
         if key not in declared:
             problems.append(Problem(at, f"unknown argument {key!r} of initialiser {name!r}",
-                                    "E243", expr.did_you_mean(key, declared) or (
+                                    "E253", expr.did_you_mean(key, declared) or (
                                         "arguments: " + ", ".join(declared) if declared
                                         else f"{name!r} takes no arguments"), key=True))
             continue
@@ -97,16 +97,16 @@ def _initialiser(value, rule: InitRule, path: PathT, env: dict,
             kwargs.append((key, got))
     for key in kind.required:
         if key not in (args or {}):
-            problems.append(Problem(apath, f"initialiser {name!r} needs {key!r}", "E243",
+            problems.append(Problem(apath, f"initialiser {name!r} needs {key!r}", "E253",
                                     f"e.g. {{{name}: {{{key}: 0}}}}"))
     values = dict(kwargs)
     if values.get("std", 0) < 0:
         problems.append(Problem((*apath, "std"), f"std must be at least 0, got "
-                                f"{values['std']!r}", "E243"))
+                                f"{values['std']!r}", "E253"))
     if name in ("uniform", "trunc_normal") and "a" in values and "b" in values and \
             values["a"] > values["b"]:
         problems.append(Problem(apath, f"the interval [a, b] is empty: a={values['a']!r} > "
-                                f"b={values['b']!r}", "E243"))
+                                f"b={values['b']!r}", "E253"))
     return Init(name, tuple(kwargs))
 
 
@@ -116,7 +116,7 @@ def _argument(kind: str, key: str, raw, path: PathT, env: dict, problems: list[P
         choices = MODES if kind == "mode" else NONLINEARITIES
         if raw not in choices:
             problems.append(Problem(path, f"{key} must be one of {', '.join(choices)}, got "
-                                    f"{raw!r}", "E243", expr.did_you_mean(str(raw), choices)))
+                                    f"{raw!r}", "E253", expr.did_you_mean(str(raw), choices)))
             return None
         return raw
     value = raw
@@ -139,7 +139,7 @@ def _argument(kind: str, key: str, raw, path: PathT, env: dict, problems: list[P
     if isinstance(value, bool) or not isinstance(value, (int, float)) or \
             not math.isfinite(value):
         problems.append(Problem(path, f"{key} must be a finite number, got "
-                                f"{expr.shorten(repr(value), 24)}", "E243"))
+                                f"{expr.shorten(repr(value), 24)}", "E253"))
         return None
     return value
 
@@ -192,7 +192,7 @@ def schemes() -> dict[str, tuple[str, tuple[Rule, ...]]]:
         out[name] = (scheme.label, rules)
     if tuple(out) != SCHEME_NAMES:
         diags.append(doc.diag(("schemes",), "the schemes must be archc.ops.init.SCHEME_NAMES, "
-                              "in order", "E244"))
+                              "in order", "E254"))
     if diags:
         raise SpecError(diags)
     return out

@@ -251,13 +251,13 @@ class _Checker:
         op = self.ops.get(row.op) if row.op else None
         if in_seq:
             self.error(path, "'init' on a row inside a 'seq' group: put it on the group (its "
-                       "rules pick modules by op)", "E245", key=True)
+                       "rules pick modules by op)", "E255", key=True)
         elif in_block and row.name is None:
             self.error(path, "'init' on a block row needs the row to have a 'name' (its "
-                       "module is initialised right after the block builds it)", "E245",
+                       "module is initialised right after the block builds it)", "E255",
                        key=True)
         elif isinstance(op, Primitive) and not op.has_weights:
-            self.error(path, f"op {row.op!r} has no weights to initialise", "E245", key=True)
+            self.error(path, f"op {row.op!r} has no weights to initialise", "E255", key=True)
         for p in init_rules.check(row.init, self.init_env)[1]:
             self.error((*path, *p.path), p.message, p.code, p.hint, p.key)
 
