@@ -313,6 +313,11 @@ def cmd_ops(args) -> int:
     for name, op in sorted(ops.items()):
         kind = "block" if hasattr(op, "body") else "primitive"
         print(f"{name}  ({kind}) {' '.join((op.doc or '').split())}")
+        expects = getattr(op, "expects", None)
+        if expects:  # the input layouts the op accepts (every other op takes any)
+            from .ops.base import layout_name
+
+            print(f"    input: {' or '.join(layout_name(x) for x in expects)}")
         for p in op.params:
             default = "required" if p.required else f"default {p.default!r}"
             print(f"    {p.name}: {p.type}, {default}. {p.doc}")

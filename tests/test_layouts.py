@@ -270,3 +270,23 @@ layers:
             p.copy_(torch.randn_like(p) * 0.3)
     load_same_weights(ref, live)
     assert_outputs_match(ref, [live], parity_input((17, 64)))
+
+
+def test_ops_and_summary_say_the_layouts(cli, write_spec):
+    """`archc ops` names the input layouts an op accepts; `summary --json` each row's."""
+    import json
+
+    code, out, _ = cli("ops")
+    assert code == 0
+    lines = out.splitlines()
+    conv = lines.index(next(x for x in lines if x.startswith("conv ")))
+    assert lines[conv + 1] == "    input: (N, C, H, W)"
+    attn = lines.index(next(x for x in lines if x.startswith("self_attention ")))
+    assert lines[attn + 1] == "    input: (N, L, C)"
+    add = lines.index(next(x for x in lines if x.startswith("add ")))
+    assert not lines[add + 1].startswith("    input:")  # any layout
+    code, out, _ = cli("summary", str(write_spec(SPEC)), "--json")
+    assert code == 0, out
+    rows = {r["name"]: r for r in json.loads(out)["rows"]}
+    assert (rows["ln"]["input_layout"], rows["ln"]["output_layout"]) == ("HWC", "HWC")
+    assert (rows["attn"]["input_layout"], rows["head"]["output_layout"]) == ("LC", "C")

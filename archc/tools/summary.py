@@ -36,6 +36,9 @@ def summary_dict(model: Model) -> dict:
             "repeat": node.repeat,
             "input_shape": list(node.in_shapes[0]) if node.in_shapes else [],
             "output_shape": list(node.out_shape),
+            # one letter per dimension after the batch: CHW, HWC, LC (tokens), C (features)
+            "input_layout": node.in_layouts[0] if node.in_layouts else "",
+            "output_layout": node.layout,
             "params": node.params,
             "macs": node.macs,
             "activation_bytes": node.activations * BYTES,
