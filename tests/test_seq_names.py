@@ -185,13 +185,13 @@ layers:
 
 @pytest.mark.parametrize(("name", "code", "words"), [
     ('"layer{j}"', "E213", "unknown name 'j'"),
-    ('"x{i - 1}"', "E241", "'x-1' is not a module name"),
+    ("\"x{'.'}\"", "E241", "'x.' is not a module name"),
     ('"layer{i // 2}"', "E201", "'layer0' is used twice"),
     ('"conv{i}"', "E201", "'conv0' is used twice"),
     ('"x{i / 2}"', "E241", "not an integer or a string"),
     ('"x{i}{"', "E104", "not a name template"),
     ('"_x{i}"', "E104", "reserved"),
-    ("block1-0", "E104", "'-'"),
+    ("block1.0", "E104", "is not a module name"),
 ])
 def test_bad_names_are_located_errors(cli, write_spec, name, code, words):
     path = write_spec(BAD.replace("NAME", name))
@@ -346,3 +346,28 @@ def test_documented_example_loads_torchvision_densenet_prefix(write_spec):
     ref = _reference_features()
     ref.load_state_dict(model.state_dict(), strict=True)
     assert '"denselayer6",' in archc.generate(write_spec(text, "densenet_prefix.yaml"))
+
+
+def test_hyphens_name_group_children_only(cli, write_spec):
+    """A child of a 'seq' group is an OrderedDict key: '-' is allowed there (timm's
+    block1-0), in templates too; an attribute (a top-level or block row) cannot carry it."""
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+    text = BAD.replace("{name: NAME, op: conv, c: 4, k: 3, n: 3}",
+                       '{name: "block2-{i}", op: conv, c: 4, k: 3, n: 2}').replace(
+        "{name: conv0,", "{name: block1-0,")
+    model = archc.build_model(write_spec(text))
+    keys = [k for k in model.state_dict() if k.endswith("weight")]
+    assert keys == ["blocks.block1-0.weight", "blocks.block2-0.weight",
+                    "blocks.block2-1.weight"], keys
+    ref = nn.Module()
+    ref.blocks = nn.Sequential(OrderedDict([
+        ("block1-0", nn.Conv2d(3, 4, 3, padding=1)), ("block2-0", nn.Conv2d(4, 4, 3, padding=1)),
+        ("block2-1", nn.Conv2d(4, 4, 3, padding=1))]))
+    model.load_state_dict(ref.state_dict(), strict=True)
+    x = torch.randn(1, 3, 8, 8)
+    torch.testing.assert_close(model(x), ref.blocks(x))
+    top = write_spec("name: T\ninput: [3, 8, 8]\nlayers:\n  - {name: conv-1, op: conv, c: 4, k: 3}\n")
+    rc, _, err = cli("check", str(top))
+    assert rc == 1 and re.search(r":4:12: error\[E201\]: 'conv-1' is not a module name", err), err
+    assert "only name a child of a 'seq' group" in err

@@ -26,7 +26,10 @@ CLASS_IDENT = r"^[A-Z][A-Za-z0-9_]*$"
 # included (torchvision's Inception names modules Conv2d_1a_3x3).
 ROW_IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
 # A row name may be a template inside a 'seq' group: denselayer{i + 1}, one name per repeat.
-ROW_NAME = r"^[A-Za-z_]([A-Za-z0-9_]|\{[^{}]+\})*$"
+ROW_NAME = r"^[A-Za-z_]([A-Za-z0-9_-]|\{[^{}]+\})*$"
+# A child of a 'seq' group is an OrderedDict key, never an attribute: it may also carry '-'
+# (timm's Xception names blocks block1-0), as add_module allows (only '.' is refused).
+KEY_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_-]*$"
 Scalar = Union[bool, int, float, str]
 RESERVED_ROW_KEYS = ("op", "name", "from", "when", "step", "seq", "n", "input_size", "init")
 
@@ -59,11 +62,14 @@ def _check_ident(value: str | None) -> str | None:
     return value
 
 
-def row_name_problem(value: str) -> str | None:
+def row_name_problem(value: str, key: bool = False) -> str | None:
     """Why ``value`` (a row name, or a template's rendered name) cannot name a module, or
     None. A module name is a Python identifier: one with '-' or '.' (``block1-0``) could only
     be registered with add_module and read back with getattr, which generated code never uses
-    (the audit refuses getattr, the door to every attribute)."""
+    (the audit refuses getattr, the door to every attribute). With ``key``, a name inside a
+    'seq' group, which is only an OrderedDict key, '-' is allowed too."""
+    if key and "-" in value and re.match(KEY_NAME, value) and value.isascii():
+        return None
     if not re.match(ROW_IDENT, value) or not value.isascii():
         fix = re.sub(r"[^0-9A-Za-z_]", "_", value)
         return (f"{value!r} is not a module name: use letters, digits and _ (not starting with "
@@ -90,7 +96,7 @@ def _check_row_name(value: str | None) -> str | None:
 def _check_template(value: str) -> str:
     """A name template: identifier characters and ``{expression}`` parts (no nesting)."""
     if not re.match(ROW_NAME, value):
-        raise ValueError(f"{value!r} is not a name template: letters, digits, _ and "
+        raise ValueError(f"{value!r} is not a name template: letters, digits, _, - and "
                          "{expression} parts (e.g. 'denselayer{i + 1}'), starting with a letter")
     literal = re.sub(r"\{[^{}]+\}", "", value)
     if private(literal):
@@ -189,7 +195,8 @@ class Row(BaseModel):
             return value  # the type check says what is wrong
         if "{" in value or "}" in value:
             return _check_template(value)
-        problem = row_name_problem(value)
+        # a hyphenated name is checked where its place is known (validate: in a seq group)
+        problem = row_name_problem(value, key="-" in value)
         if problem:
             raise ValueError(problem)
         return value

@@ -41,7 +41,7 @@ MODEL_ATTRIBUTES = frozenset({"num_classes", "forward_features", "forward_head",
 # Classes a generated module can define or import besides the spec's own: the runtime helpers
 # (archc/ops/runtime.py), the inference helper (archc/tools/inference.py) and torch's Tensor.
 GENERATED_CLASSES = frozenset({"Tensor", "StochasticDepth", "ChannelShuffle", "ChannelAffine",
-                               "ChannelSplit", "ChannelsLast"})
+                               "ChannelSplit", "ChannelsLast", "LayerNorm2d", "Permute"})
 
 # Other top-level names of a generated module: imports and helper functions.
 GENERATED_GLOBALS = frozenset({

@@ -17,7 +17,7 @@ from ..diagnostics import Diagnostic, SpecError
 from ..ops import ACTIVATIONS, REQUIRED, Param, Primitive
 from . import init_rules
 from .loader import Document, PathT, load_file
-from .models import BUILTINS, IDENT, RESERVED_ROW_KEYS, BlockSpec, Row, Spec
+from .models import BUILTINS, IDENT, RESERVED_ROW_KEYS, BlockSpec, Row, Spec, row_name_problem
 from .names import (
     BLOCK_LOCALS,
     GENERATED_CLASSES,
@@ -170,6 +170,10 @@ class _Checker:
         for i, row in enumerate(rows):
             rpath = (*path, i)
             if row.name is not None:
+                if "-" in row.name and not row.template and not in_seq:
+                    self.error((*rpath, "name"), row_name_problem(row.name), "E201",
+                               hint="a name with '-' can only name a child of a 'seq' group "
+                               "(an OrderedDict key, as torch registers it)")
                 if row.name in names:
                     self.error((*rpath, "name"), f"duplicate row name {row.name!r}", "E201")
                 if row.name in RESERVED_NAMES:

@@ -472,7 +472,7 @@ class Expander:
                 return None
             out.append(str(value))
         name = "".join(out)
-        problem = row_name_problem(name)
+        problem = row_name_problem(name, key=True)  # templates name 'seq' children only
         if problem:
             self.error(site.doc, path, f"name template {row.name!r} gives, for repeat "
                        f"{site.repeat}, {problem}", "E241")
