@@ -78,8 +78,8 @@ def test_an_impossible_split_is_a_located_error(row, message, tmp_path):
 
 def test_a_split_needs_a_channel_map(tmp_path):
     path = _model(tmp_path, "  - {op: flatten}\n  - {op: split, chunks: 2, take: 0}\n")
-    with pytest.raises(SpecError, match=r"split needs a \(C, H, W\) map to split its channels, "
-                       r"got \(N, 768\)") as exc:
+    with pytest.raises(SpecError, match=r"split expects \(N, C, H, W\) but its input "
+                       r"\(N, 768\) is \(N, F\)") as exc:
         archc.compile_spec(path)
     assert exc.value.diagnostics[0].line == 6
 
