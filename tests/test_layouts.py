@@ -129,8 +129,8 @@ def test_loads_the_hand_written_reference_and_outputs_match(build, tmp_path):
 def test_generated_code_reads_like_torchvision():
     source = archc.generate(load_spec_text(SPEC))
     for line in ("self.norm2d = LayerNorm2d(8, eps=1e-06)", "self.ln = nn.LayerNorm(8)",
-                 "self.cls = nn.Parameter(nn.init.trunc_normal_(torch.empty(1, 1, 16), "
-                 "std=0.02))",
+                 "self.cls = nn.Parameter(\n",
+                 "nn.init.trunc_normal_(torch.empty(1, 1, 16), std=0.02)",
                  "self.attn = nn.MultiheadAttention(16, 4, batch_first=True)",
                  "self.gamma = nn.Parameter(torch.full((in_channels,), init_scale))",
                  "x.permute(0, 2, 3, 1)", "torch.flatten(x, 2)",

@@ -660,6 +660,9 @@ class BlockWriter:
         var = {"input": "x"}
         chain, lines = "x", []
         for i, row in enumerate(rows):
+            if _inline_parameter(rows, i, self.bdef.out):
+                var[row.name] = f"self.{row.name}"  # read where used: x + self.pos_embedding
+                continue
             ins = [var[r] for r in _refs(row)] or [chain]
             named = row.name in wanted
             target = row.name if named else "out"
@@ -703,6 +706,16 @@ class BlockWriter:
         result = var[self.bdef.out] if self.bdef.out else chain
         lines.append(f"        return {result}")
         return ["    def forward(self, x: Tensor) -> Tensor:", *lines]
+
+
+def _inline_parameter(rows: list[Row], i: int, out: str | None) -> bool:
+    """Whether row ``i`` is a learnable tensor read as it is (``self.layer_scale``): no
+    condition, no expand, not the block's output, and the next row names its inputs (so no
+    row reads it as the running value)."""
+    row = rows[i]
+    return (row.op == "param" and row.name is not None and not _conditional(row)
+            and row.args.get("expand", False) is False and row.name != out
+            and i + 1 < len(rows) and rows[i + 1].from_ is not None)
 
 
 def _needs_variable(rows: list[Row], out: str | None) -> set[str]:

@@ -222,6 +222,8 @@ def _columns(columns: dict, node: Node, em: Emitter) -> str:
                     continue
                 scope = em.scope if node.inline_row is not None else node.scope
                 value = _resolved(value, names - em.names, {**em.scope, **scope})
+        if isinstance(value, list):  # items as written: [1, 1, hidden], not [1, 1, 'hidden']
+            value = f"[{', '.join(str(v) for v in value)}]"
         shown.append(f"{key}={value}")
     return ", ".join(shown)
 

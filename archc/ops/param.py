@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from ..codegen_literals import literal
-from .base import Param, Primitive, ShapeError, default_layout, list_items
+from .base import Call, Param, Primitive, ShapeError, default_layout, list_items
 from .conv import fmt
 
 
@@ -62,11 +62,11 @@ class Parameter(Primitive):
         }
         init = args["fill"]
         if init.known:
-            return f"nn.Parameter({spelled[init.value]})"
+            return Call("nn.Parameter", [spelled[init.value]])
         # a block parameter names the scheme: one class serves all of them
         *first, last = list(spelled.items())
         chain = " else ".join(f"{src} if {init} == {literal(name)}" for name, src in first)
-        return f"nn.Parameter({chain} else {last[1]})"
+        return Call("nn.Parameter", [f"{chain} else {last[1]}"])
 
     def module_call(self, attr, args, inputs):
         if not args["shape"].known:
