@@ -46,9 +46,14 @@ def _class_args(bdef: BlockDef, args: dict) -> dict:
     return {bdef.param(k).pyname: v for k, v in args.items()}
 
 
-def _inferred(blocks: dict, op: str, in_channels: int, args: dict):
+def _sample(in_channels: int, tokens: int | None) -> list[int]:
+    """A per-sample input: an (N, C, H, W) map, or (N, L, C) tokens for a token block."""
+    return [in_channels, SIZE, SIZE] if tokens is None else [tokens, in_channels]
+
+
+def _inferred(blocks: dict, op: str, in_channels: int, args: dict, tokens: int | None = None):
     """(output shape, parameters) archc infers for one row of ``op``; None if it rejects it."""
-    spec = {"name": "OneRow", "input": [in_channels, SIZE, SIZE], "blocks": blocks,
+    spec = {"name": "OneRow", "input": _sample(in_channels, tokens), "blocks": blocks,
             "layers": [{"name": "block", "op": op, **args}]}
     try:
         model = archc.compile_spec(load_spec_text(yaml.safe_dump(spec), "one_row.yaml"))
@@ -57,16 +62,17 @@ def _inferred(blocks: dict, op: str, in_channels: int, args: dict):
     return model.output_shape, model.params
 
 
-def _check(cls, bdef: BlockDef, blocks: dict, in_channels: int, args: dict) -> bool:
+def _check(cls, bdef: BlockDef, blocks: dict, in_channels: int, args: dict,
+           tokens: int | None = None) -> bool:
     """The class agrees with the compiler; False when the compiler rejects the arguments."""
-    inferred = _inferred(blocks, bdef.op, in_channels, args)
+    inferred = _inferred(blocks, bdef.op, in_channels, args, tokens)
     if inferred is None:
         return False
     shape, params = inferred
     torch.manual_seed(0)
     module = cls(in_channels, **_class_args(bdef, args)).eval()
     with torch.no_grad():
-        out = module(torch.randn(1, in_channels, SIZE, SIZE))
+        out = module(torch.randn(1, *_sample(in_channels, tokens)))
     assert tuple(out.shape[1:]) == tuple(shape), (bdef.op, in_channels, args)
     assert sum(p.numel() for p in module.parameters()) == params, (bdef.op, in_channels, args)
     return True
@@ -219,7 +225,25 @@ def test_committed_block_classes_match_inference(stem, op, data):
     cls = getattr(_committed_module(stem), bdef.class_name)
     in_channels = data.draw(st.integers(1, 24), label="in_channels")
     args = _draw_args(data.draw, bdef)
-    assume(_check(cls, bdef, _own_blocks(SPECS / f"{stem}.yaml"), in_channels, args))
+    tokens = None
+    if _input_layout(stem, op) == "LC":  # a token block (ViT's): (N, L, C) input
+        in_channels = data.draw(st.sampled_from([4, 6, 8, 12]), label="in_channels")
+        tokens = data.draw(st.integers(1, 6), label="tokens")
+        if "heads" in args:  # heads divide the width: draw a divisor
+            args["heads"] = data.draw(st.sampled_from([h for h in (1, 2, 3, 4, 6)
+                                                       if in_channels % h == 0]))
+        if bdef.param("tokens") is not None:  # the encoder's position embedding: L rows
+            args["tokens"] = tokens
+    assume(_check(cls, bdef, _own_blocks(SPECS / f"{stem}.yaml"), in_channels, args, tokens))
+
+
+@cache
+def _input_layout(stem: str, op: str) -> str:
+    """The layout of the input of ``op``'s instances in the committed spec."""
+    from archc.ir.graph import walk
+
+    model = archc.compile_spec(SPECS / f"{stem}.yaml")
+    return next((n.in_layouts[0] for n in walk(model.graph.nodes()) if n.op == op), "CHW")
 
 
 # --------------------------------------------------------------- hypothesis-generated specs

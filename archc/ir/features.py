@@ -29,11 +29,12 @@ def _candidates(model: Model):
     for node in model.graph.nodes():
         if node.id in model.checked.spec.aux_outputs:
             continue
-        if node.op in HEAD_OPS:  # the classifier head starts: no more feature maps
-            return
+        if node.op in HEAD_OPS or node.layout != "CHW":  # the head (or tokens) start: no
+            return  # more (N, C, H, W) feature maps
         if node.kind == "seq" and node.name:
             for i, child in enumerate(node.body.nodes()):
-                yield f"{node.name}.{child.name}", node, i, child.out_shape  # its key
+                if child.layout == "CHW":
+                    yield f"{node.name}.{child.name}", node, i, child.out_shape  # its key
         yield node.name or node.path, node, None, node.out_shape
 
 
