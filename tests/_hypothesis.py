@@ -647,7 +647,7 @@ class _SpecGen:
     def top_row(self, shape):
         """One or more top-level rows; rows with weights (and sometimes others) are named."""
         kinds = ["conv", "conv", "batch_norm", "act", "pool", "misc", "seq", "seq", "library",
-                 "library", "skip", "gate"]
+                 "library", "skip", "gate", "channels_last"]
         if any(info["kind"] != "inline" for info in self.user_blocks.values()):
             kinds += ["user", "user"]
         kind = self.draw(st.sampled_from(kinds))
@@ -655,7 +655,7 @@ class _SpecGen:
             rows, out = self.seq_rows(shape, 0)
             self.kinds.append("seq")
             return [{"name": self.name(), "seq": rows}], out
-        if kind in ("skip", "gate"):
+        if kind in ("skip", "gate", "channels_last"):
             return getattr(self, kind)(shape)
         if kind == "library":
             row, out = self.library_block(shape)
@@ -704,6 +704,34 @@ class _SpecGen:
         if self.draw(st.booleans()):
             rows[2]["name"] = self.name()
         return rows, (cin if merge == "add" else cin + c, h, w)
+
+    def channels_last(self, shape):
+        """ConvNeXt-style: permute to (N, H, W, C), layer norm, linear, [GELU], a learned
+        per-channel scale, back to (N, C, H, W); or a layer norm on the map itself."""
+        cin, h, w = shape
+        self.kinds.append("channels_last")
+        if self.draw(st.booleans()):
+            return [{"name": self.name(), "op": "layer_norm",
+                     "eps": self.draw(st.sampled_from([1e-5, 1e-6]))}], shape
+        c = self.channels()
+        lin, scale, scaled = self.name(), self.name(), self.name()
+        rows = [{"op": "permute", "dims": [0, 2, 3, 1]},
+                {"name": self.name(), "op": "layer_norm"},
+                {"name": lin, "op": "linear", "c": self.num(c, force=True)}]
+        if self.draw(st.booleans()):
+            rows.append({"op": "act", "fn": "gelu"})
+            lin = None
+        if self.draw(st.booleans()):
+            rows.append({"name": scale, "op": "param", "shape": [c],
+                         "fill": self.draw(st.sampled_from(["ones", "constant", "normal"])),
+                         "value": 0.5})
+            rows.append({"name": scaled, "op": "mul",
+                         "from": [scale, lin] if lin else [scale, rows[-2].get("name", scale)]})
+            if lin is None:  # the act row needs a name to be read
+                rows[-3]["name"] = self.name()
+                rows[-1]["from"] = [scale, rows[-3]["name"]]
+        rows.append({"op": "permute", "dims": [0, 3, 1, 2]})
+        return rows, (c, h, w)
 
     def gate(self, shape):
         """Squeeze-and-excitation written out: a pooled 1x1 gate multiplied into its input."""
