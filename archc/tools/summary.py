@@ -73,7 +73,8 @@ def summary_text(model: Model) -> str:
     header = ("row", "op", "columns", "output", "params", "MACs", "act mem")
     table = [header]
     for r in data["rows"]:
-        cols = ", ".join(f"{k}={v}" for k, v in r["columns"].items()) if not r["repeat"] else \
+        cols = ", ".join(f"{k}={_written(v)}" for k, v in r["columns"].items()) \
+            if not r["repeat"] else \
             "  (repeat)"
         table.append((r["name"], r["op"], cols, describe(r["output_shape"]),
                       f"{r['params']:,}", f"{r['macs']:,}", human_bytes(r["activation_bytes"])))
@@ -100,3 +101,10 @@ def summary_text(model: Model) -> str:
             stride = f"stride {f['stride']}" if f["stride"] else ""
             lines.append(f"  {f['name']:<16} {describe(f['shape']):<20} {stride}")
     return "\n".join(lines)
+
+
+def _written(value) -> str:
+    """A column as the spec writes it: a list's expression items unquoted ([1, 1, hidden])."""
+    if isinstance(value, list):
+        return "[" + ", ".join(_written(v) for v in value) + "]"
+    return str(value)
