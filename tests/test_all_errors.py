@@ -131,3 +131,13 @@ def test_every_row_of_a_block_body_that_cannot_be_expanded_is_reported():
                    "  - {op: two, c: 16, name: t}\n")
     assert [(line, code) for line, code, _ in found] == [(11, "E301"), (11, "E304")]
     assert "blocks.two.body[0].c" in found[0][2] and "blocks.two.body[1].c" in found[1][2]
+
+
+def test_an_unnamed_module_row_does_not_hide_shape_errors():
+    """E306 (a row with weights needs a name) used to stop elaboration before shapes: a
+    shrinking conv further down surfaced only after the name was added."""
+    found = errors(
+        "layers:\n"                                        # 3
+        "  - {op: conv, c: 4, k: 3}\n"                     # 4
+        "  - {name: c2, op: conv, c: 4, k: 33, p: 0}\n")   # 5
+    assert [(line, code) for line, code, _ in found] == [(4, "E306"), (5, "E401")]

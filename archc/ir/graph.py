@@ -665,12 +665,20 @@ def build_graph(checked: CheckedSpec, max_layers: int = MAX_LAYERS) -> Graph:
                     aux=aux)
     if spec.input_transform is not None:
         _fix_paths(graph, doc)
+    if ex.diags:
+        raise SpecError(ex.diags)
+    return graph
+
+
+def unnamed_modules(checked: CheckedSpec, graph: Graph) -> list[Diagnostic]:
+    """Top-level rows that need a module but have no name (E306). Their shapes are sound, so
+    shape inference runs first and reports its errors together with these."""
+    out = []
     for node in graph.nodes():
         if node.kind != "seq" and node.name is None and _needs_module(node):
             what = "has weights, so it" if getattr(node.impl, "has_weights", True) else \
                 "is a module (it has no functional form), so it"
-            ex.error(doc, node.row_path, f"row {node.op!r} {what} needs a 'name' (or put it "
-                     "in a named 'seq' group)", "E306")
-    if ex.diags:
-        raise SpecError(ex.diags)
-    return graph
+            out.append(checked.document.diag(node.row_path, f"row {node.op!r} {what} needs a "
+                                             "'name' (or put it in a named 'seq' group)",
+                                             "E306"))
+    return out

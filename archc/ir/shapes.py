@@ -24,6 +24,7 @@ from .graph import (
     _prefix_paths,
     build_graph,
     library_hint,
+    unnamed_modules,
     walk,
 )
 from .reach import dropped_rows
@@ -315,8 +316,9 @@ def infer(checked: CheckedSpec, budget: Budget | None = None) -> Model:
         out, _ = run.container(graph, shape, None, default_layout(shape))
     except _Failed:  # only after an error, raised just below
         out = None
-    if run.errors:
-        raise SpecError(ordered(run.errors))
+    unnamed = unnamed_modules(checked, graph)
+    if run.errors or unnamed:
+        raise SpecError(ordered(run.errors + unnamed))
     nodes = graph.nodes()
     aux = set(checked.spec.aux_outputs)
     _check_class_names(checked, graph)
