@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import types
 from collections import OrderedDict
 from pathlib import Path
 
@@ -371,3 +372,64 @@ def test_hyphens_name_group_children_only(cli, write_spec):
     rc, _, err = cli("check", str(top))
     assert rc == 1 and re.search(r":4:12: error\[E201\]: 'conv-1' is not a module name", err), err
     assert "only name a child of a 'seq' group" in err
+
+
+KEYED = """\
+name: Keyed
+input: [4, 8, 8]
+blocks:
+  tower:
+    params:
+      depth: {type: int, min: 1}
+    body:
+      - name: layers
+        seq:
+          - {name: "unit_{i + 1}", op: basic_block, c: 4, n: depth}
+layers:
+  - {name: tower, op: tower, depth: 3}
+"""
+
+
+def test_a_keyed_stage_in_a_block_is_a_loop_over_a_parameter(tmp_path):
+    """A group of one templated row with n, in a block body: an OrderedDict filled in a loop,
+    so the block class takes any depth; names and weights as a hand-built reference."""
+    torch = pytest.importorskip("torch")
+    tvr = pytest.importorskip("torchvision.models.resnet")
+    path = tmp_path / "keyed.yaml"
+    path.write_text(KEYED, encoding="utf-8")
+    source = archc.generate(path)
+    # the first repeat maps in_channels to c, the loop's keep c: unit_1 is built apart
+    assert 'layers["unit_1"] = BasicBlock(in_channels, 4)' in source
+    assert "for i in range(1, depth):" in source
+    assert 'layers["unit_" + str(i + 1)] = BasicBlock(4, 4)' in source
+    model = archc.build_model(path).eval()
+    ref = torch.nn.Module()
+    ref.tower = torch.nn.Module()
+    ref.tower.layers = torch.nn.Sequential(OrderedDict(
+        (f"unit_{i + 1}", tvr.BasicBlock(4, 4)) for i in range(3)))
+    model.load_state_dict(ref.state_dict(), strict=True)
+    x = torch.randn(1, 4, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), ref.tower.layers.eval()(x))
+    module = types.ModuleType("_keyed")
+    exec(compile(source, "<keyed>", "exec"), module.__dict__)
+    assert len(module.Tower(4, depth=5).layers) == 5  # the class is general in depth
+
+
+def test_a_keyed_stage_builds_a_different_first_repeat_before_its_loop(tmp_path):
+    """A stride on the first repeat (a first-only column) and new channels: unit_1 is built
+    apart, the loop runs from 1; names and weights as torchvision's blocks."""
+    torch = pytest.importorskip("torch")
+    tvr = pytest.importorskip("torchvision.models.resnet")
+    path = tmp_path / "keyed.yaml"
+    path.write_text(KEYED.replace("c: 4, n: depth", "c: 8, s: 2, n: depth"), encoding="utf-8")
+    source = archc.generate(path)
+    assert 'layers["unit_1"] = BasicBlock(' in source and "for i in range(1, depth):" in source
+    model = archc.build_model(path).eval()
+    down = torch.nn.Sequential(torch.nn.Conv2d(4, 8, 1, 2, bias=False), torch.nn.BatchNorm2d(8))
+    units = [tvr.BasicBlock(4, 8, 2, downsample=down)] + [tvr.BasicBlock(8, 8) for _ in range(2)]
+    ref = torch.nn.Sequential(OrderedDict((f"unit_{i + 1}", u) for i, u in enumerate(units)))
+    model.tower.layers.load_state_dict(ref.state_dict(), strict=True)
+    x = torch.randn(1, 4, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), ref.eval()(x))

@@ -23,6 +23,19 @@ class KeyedLayers(list):
     ``nn.Sequential(layers)``, not ``nn.Sequential(*layers)``."""
 
 
+def _key(parts: list[str], rename: dict[str, str], i: int | None) -> str:
+    """Python source of a template's key: ``"encoder_layer_" + str(i)``; for ``i`` given,
+    its value where only ``i`` is read (``"unit_1"``)."""
+    if i is not None:
+        try:
+            return literal("".join(str(internal(p).evaluate({"i": i})) if k % 2 else p
+                                   for k, p in enumerate(parts)))
+        except expr.ExprError:  # it reads a parameter too
+            rename = {**rename, "i": str(i)}
+    return " + ".join((f"str({pyexpr(p, rename)})" if k % 2 else literal(p))
+                      for k, p in enumerate(parts) if k % 2 or p)
+
+
 def row_path_in(bdef: BlockDef, row: Row) -> tuple:
     """The spec path of a row of ``bdef``'s body, at any depth of its groups."""
     def find(rows, path):
@@ -492,30 +505,34 @@ class BlockWriter:
     def keyed_stage(self, row: Row, in_ch: str, indent: int) -> KeyedLayers:
         """A group whose one row names its ``n`` repeats by a template (ViT's
         ``layers.encoder_layer_{i}``): an OrderedDict filled by a loop, as torchvision writes
-        it, so ``n`` may be a block parameter. Every repeat must be the same module."""
+        it, so ``n`` may be a block parameter. A first repeat that differs (a stride, new
+        channels) is written before the loop, like a stage's."""
         impl = self.ctx.ops[row.op]
-        firsts = [p.name for p in impl.params if p.first_only and p.name in row.args]
+        firsts = {p.name for p in impl.params if p.first_only}
+        later = Row.model_validate({"op": row.op, "name": row.name, "n": row.n, **{
+            k: v for k, v in row.args.items() if k not in firsts}})
         out_ch = row_out(row, [in_ch], self.ctx, self.lets)
-        if firsts or out_ch is None or not _same(out_ch, in_ch, self.lets):
+        if out_ch is None or row_out(later, [out_ch], self.ctx, self.lets) != out_ch:
             from ..diagnostics import SpecError
 
-            why = (f"its first-only column {firsts[0]!r} differs on the first repeat" if firsts
-                   else "its repeats change their channels")
             raise SpecError([self.bdef.document.diag(
                 row_path_in(self.bdef, row), f"block {self.bdef.op!r}: the repeats of row "
-                f"{row.name!r} cannot be one loop in the generated class: {why}", "E502",
-                hint="write the repeats as rows of their own")])
+                f"{row.name!r} cannot be one loop in the generated class: its repeats change "
+                "their channels", "E502", hint="write the repeats as rows of their own")])
         pad = " " * indent
         loop = "i" if "i" not in self.rename.values() else "index"
-        rename = {**self.rename, "i": loop}
         parts = re.split(r"\{([^{}]+)\}", row.name)
-        key = " + ".join(
-            (f"str({pyexpr(part, rename)})" if k % 2 else literal(part))
-            for k, part in enumerate(parts) if k % 2 or part)
         count = str(row.n) if isinstance(row.n, int) else pyexpr(row.n, self.rename)
-        module = self.construct(row, in_ch, [row], 0, True, indent + 4)
-        return KeyedLayers([f"{pad}layers: OrderedDict[str, nn.Module] = OrderedDict()",
-                            f"{pad}for {loop} in range({count}):",
+        lines = [f"{pad}layers: OrderedDict[str, nn.Module] = OrderedDict()"]
+        same = not (firsts & row.args.keys()) and _same(out_ch, in_ch, self.lets)
+        if not same:  # the first repeat apart: its key for i = 0, the loop from 1
+            first = self.construct(row, in_ch, [row], 0, True, indent)
+            lines += render(indent, f"layers[{_key(parts, self.rename, 0)}] = ", first)
+            count = f"1, {count}"
+        module = self.construct(later if not same else row, out_ch if not same else in_ch,
+                                [row], 0, True, indent + 4)
+        key = _key(parts, {**self.rename, "i": loop}, None)
+        return KeyedLayers([*lines, f"{pad}for {loop} in range({count}):",
                             *render(indent + 4, f"layers[{key}] = ", module)])
 
     def chain_channels(self, rows: list[Row], in_ch: str) -> list[str]:
