@@ -202,7 +202,7 @@ def cmd_build(args) -> int:
         print(f"archc: output directory {out_dir} is not a directory", file=sys.stderr)
         return EXIT_SPEC
     try:  # every target is checked before the first is written
-        write(targets, force=args.force)
+        written = write(targets, force=args.force)
     except WriteRefused as exc:
         for why in str(exc).splitlines():
             print(f"archc: {why}", file=sys.stderr)
@@ -210,8 +210,8 @@ def cmd_build(args) -> int:
     except OSError as exc:
         print(f"archc: cannot write to {out_dir}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_SPEC
-    for target, _ in targets:
-        print(f"wrote {target}")
+    for (target, _), changed in zip(targets, written, strict=True):
+        print(f"{'wrote' if changed else 'unchanged'} {target}")
     return EXIT_OK
 
 

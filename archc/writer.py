@@ -209,16 +209,24 @@ def _same_spec(a: str, b: str) -> bool:
     return n > 0 and pa[-n:] == pb[-n:]
 
 
-def write(files: Sequence[tuple[Path, str | bytes]], *, force: bool = False) -> None:
+def write(files: Sequence[tuple[Path, str | bytes]], *, force: bool = False) -> list[bool]:
     """Write every ``(target, content)`` pair, each atomically; refused as a whole (nothing
-    written) with :class:`WriteRefused` when any target may not be written."""
+    written) with :class:`WriteRefused` when any target may not be written. A target that
+    already holds exactly ``content`` is left alone (its mtime too, so make-style tools do
+    not rebuild): the result says, per pair, whether it was written."""
     refused = [why for target, content in files if (why := check(target, content, force=force))]
     if refused:
         raise WriteRefused("\n".join(refused))
+    written = []
     with _cleanup_on_signals():
         for target, content in files:
             data = content.encode("utf-8") if isinstance(content, str) else content
+            if read_existing(target) == data:
+                written.append(False)
+                continue
             _write_one(target, lambda tmp, data=data: tmp.write_bytes(data), force, content)
+            written.append(True)
+    return written
 
 
 def write_produced(target: Path, produce: Callable[[Path], None], *, force: bool = False) -> None:

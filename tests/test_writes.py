@@ -327,3 +327,22 @@ def test_an_output_path_through_a_file_is_an_error_not_a_crash(cli, tmp_path, co
     code, _, err = cli(command, LENET, "-o", str(tmp_path / "plain" / "out"))
     assert code == 1 and "internal error" not in err and "plain" in err
     assert (tmp_path / "plain").read_text() == "a file"
+
+
+def test_an_identical_module_is_left_alone_and_said_unchanged(cli, tmp_path):
+    """Was: every build rewrote every file ("wrote"), moving mtimes so make-style tools
+    rebuilt: a module whose bytes would not change is not touched."""
+    import os
+
+    spec = ROOT / "specs" / "lenet5.yaml"
+    out = tmp_path / "gen"
+    code, stdout, _ = cli("build", str(spec), "-o", str(out))
+    assert code == 0 and stdout.startswith("wrote "), stdout
+    target = out / "lenet5.py"
+    os.utime(target, (1_000_000_000, 1_000_000_000))
+    code, stdout, _ = cli("build", str(spec), "-o", str(out))
+    assert code == 0 and stdout == f"unchanged {target}\n", stdout
+    assert target.stat().st_mtime == 1_000_000_000
+    code, stdout, _ = cli("build", str(spec), "-o", str(out), "--set", "num_classes=7",
+                          "--force")
+    assert code == 0 and stdout == f"wrote {target}\n", stdout
