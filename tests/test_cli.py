@@ -82,3 +82,21 @@ def test_python_dash_m_works():
     result = subprocess.run([sys.executable, "-m", "archc", "check", MNV2],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_install_declares_numpy_for_torch():
+    """Was: every torch-importing command of the base install printed "UserWarning: Failed to
+    initialize NumPy": torch needs numpy but does not declare it, so archc does."""
+    import tomllib
+
+    from .conftest import ROOT
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+        "dependencies"]
+    assert any(d.split(">")[0].split("=")[0].strip() == "numpy" for d in deps), deps
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", "import torch"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "NumPy" not in proc.stderr, proc.stderr
