@@ -78,3 +78,18 @@ def test_graph_svg(cli, monkeypatch, tmp_path):
     root = ET.parse(target).getroot()
     assert root.tag.endswith("svg")
     assert "layer1.0.conv1" in target.read_text()
+
+
+def test_summary_shows_resolved_values_with_their_expressions(cli):
+    """Was: `c=num_classes` in the columns column; now the value and, where it was an
+    expression, the expression: c=1000 (num_classes)."""
+    from .conftest import SPECS
+
+    code, out, _ = cli("summary", str(SPECS / "resnet18.yaml"))
+    assert code == 0
+    fc = next(line for line in out.splitlines() if line.startswith("fc "))
+    assert "c=1000 (num_classes)" in fc
+    code, out, _ = cli("summary", str(SPECS / "mobilenet_v2.yaml"), "--set",
+                       "scaling.width=0.5")
+    first = next(line for line in out.splitlines() if line.startswith("features.0 "))
+    assert "c=16," in first  # 32 scaled by the width: the built value, not the table's

@@ -33,6 +33,8 @@ def summary_dict(model: Model) -> dict:
             "name": path,
             "op": node.op,
             "columns": {k: v for k, v in node.columns.items()},
+            # the values the columns resolve to (c=num_classes: 1000)
+            "values": {k: node.args.get(k, v) for k, v in node.columns.items()},
             "repeat": node.repeat,
             "input_shape": list(node.in_shapes[0]) if node.in_shapes else [],
             "output_shape": list(node.out_shape),
@@ -73,9 +75,8 @@ def summary_text(model: Model) -> str:
     header = ("row", "op", "columns", "output", "params", "MACs", "act mem")
     table = [header]
     for r in data["rows"]:
-        cols = ", ".join(f"{k}={_written(v)}" for k, v in r["columns"].items()) \
-            if not r["repeat"] else \
-            "  (repeat)"
+        cols = ", ".join(_column(k, v, r["values"][k]) for k, v in r["columns"].items()) \
+            if not r["repeat"] else "  (repeat)"
         table.append((r["name"], r["op"], cols, describe(r["output_shape"]),
                       f"{r['params']:,}", f"{r['macs']:,}", human_bytes(r["activation_bytes"])))
     widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
@@ -108,3 +109,18 @@ def _written(value) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_written(v) for v in value) + "]"
     return str(value)
+
+
+def _column(key: str, written, value) -> str:
+    """``c=1000 (num_classes)``: the value, and the expression it was written as where it is
+    one (a number written as a number shows once)."""
+    shown = _written(value)
+    if _has_expression(written) and _written(written) != shown:
+        return f"{key}={shown} ({_written(written)})"
+    return f"{key}={shown}"
+
+
+def _has_expression(value) -> bool:
+    if isinstance(value, list):
+        return any(_has_expression(v) for v in value)
+    return isinstance(value, str)
