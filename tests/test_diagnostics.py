@@ -83,3 +83,16 @@ def test_input_size_mismatch_names_both(cli, monkeypatch):
     monkeypatch.chdir(ROOT)
     _, _, err = cli("check", "tests/golden/diagnostics/cases/input_size_mismatch.yaml")
     assert "[16, 32, 32]" in err and "[16, 16, 16]" in err
+
+
+def test_a_comma_in_a_flow_mapping_expression_hints_to_quote_it(cli, write_spec):
+    """Was: `unknown column '4)'` and `'(' was never closed`, with no word on the cause (a
+    comma ends a column inside {...})."""
+    path = write_spec("name: Flow\ninput: [3, 8, 8]\nparams: {r: 0.5}\nlayers:\n"
+                      "  - {name: a, op: conv, c: make_divisible(32 * r, 4), k: 3}\n")
+    code, _, err = cli("check", str(path))
+    assert code == 1
+    hint = 'hint: a comma inside {...} ends a column: quote the expression, ' \
+           'c: "make_divisible(32 * r, 4)"'
+    assert err.count(hint) == 2, err  # at the cut expression and at the bogus column
+    assert "unknown column '4)'" in err

@@ -7,7 +7,7 @@ from __future__ import annotations
 import keyword
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
@@ -290,6 +290,7 @@ class _Checker:
             return
         declared = {p.name: p for p in op.params}
         args = row.args
+        tails = _split_expressions(args)
         for key, value in args.items():
             param = declared.get(key)
             if param is None:
@@ -297,11 +298,15 @@ class _Checker:
                 hint = (f"write it as {by_py.name!r} (the paper's column; generated code calls "
                         f"it {key!r})" if by_py else expr.did_you_mean(
                             key, [*declared, *RESERVED_ROW_KEYS]))
+                hint = tails.get(key, hint)
                 self.error((*rpath, key), f"unknown column {key!r} for op {row.op!r}", "E207",
                            key=True, hint=hint or ("columns: " + ", ".join(declared) if declared
                                                    else f"{row.op!r} takes no columns"))
                 continue
+            before = len(self.diags)
             self.value(param, value, (*rpath, key), scope)
+            if key in tails:  # its expression lost its tail to a comma: say how to keep it
+                self.diags[before:] = [replace(d, hint=tails[key]) for d in self.diags[before:]]
         for name, param in declared.items():
             if param.default is REQUIRED and name not in args:
                 self.error(rpath, f"op {row.op!r} needs column {name!r}", "E208",
@@ -459,6 +464,22 @@ def python_name_problem(name: str) -> str | None:
     if name in BLOCK_LOCALS or name in GENERATED_GLOBALS:
         return "the generated block class uses that name itself"
     return None
+
+
+def _split_expressions(args: dict) -> dict[str, str]:
+    """In a flow mapping (``{op: conv, c: make_divisible(x * r, 4)}``) a comma inside an
+    expression ends the column: YAML reads ``c: make_divisible(x * r`` and a key ``4)`` with no
+    value. Both the cut column and the bogus key map to a hint quoting the whole expression."""
+    out, prev = {}, None
+    for key, value in args.items():
+        if value is None and prev is not None and isinstance(args[prev], str) and \
+                not re.match(IDENT, str(key)):
+            whole = f"{args[prev]}, {key}"
+            quoted = f'"{whole}"' if '"' not in whole else repr(whole)
+            hint = f"a comma inside {{...}} ends a column: quote the expression, {prev}: {quoted}"
+            out[prev] = out[str(key)] = hint
+        prev = key
+    return out
 
 
 def check_range(param: Param, value, report) -> bool:
