@@ -173,3 +173,20 @@ def test_docs_patch_example_compiles(tmp_path, t4_params):
     shutil.copy(ROOT / "specs" / "mobilenet_v2.yaml", tmp_path / "mobilenet_v2.yaml")
     (tmp_path / "child.yaml").write_text(example, encoding="utf-8")
     assert compile_spec(tmp_path / "child.yaml").params == t4_params
+
+
+@pytest.mark.parametrize(("value", "ok"), [
+    ("1x64x64", True), ("[1, 64, 64]", True), ("abc", False), ("1x0x64", False),
+    ("[1, 64, 64, 2]", False), ("true", False)])
+def test_set_input_takes_the_input_flags_form_and_errors_name_the_override(cli, value, ok):
+    """Was: `--set input=3x32x32` (the form --input takes) failed with "expected a list"
+    blamed on the base file's line."""
+    from .conftest import SPECS
+
+    code, out, err = cli("check", str(SPECS / "lenet5.yaml"), "--set", f"input={value}")
+    if ok:
+        assert code == 0, err
+        assert "868,106 params" in out  # LeNet-5's linear layer grows with a 64x64 input
+    else:
+        assert code == 1
+        assert f"error[E605]: --set input={value}: expected [C, H, W] or CxHxW" in err, err

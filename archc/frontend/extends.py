@@ -9,6 +9,8 @@ from."""
 
 from __future__ import annotations
 
+import re
+
 import os
 from pathlib import Path
 
@@ -200,10 +202,24 @@ def apply_overrides(doc: Document, overrides: list[str]) -> Document:
                                               "use a dotted key, e.g. scaling.width=0.5"))])
             parts = ["params", parts[0]]
         value = load_text(f"v: {raw}" if raw.strip() else "v: null").data["v"]
+        if parts == ["input"]:
+            value = _input_value(doc, value, item)
         if not isinstance(doc.data, dict):
             return doc
         _set(doc, parts, value, item)
     return doc
+
+
+def _input_value(doc: Document, value, item: str) -> list[int]:
+    """``--set input=3x224x224`` (the form ``--input`` takes) or ``[3, 224, 224]``; anything
+    else is an error naming the override, not the base file's ``input:`` line."""
+    if isinstance(value, str) and re.fullmatch(r"\d+(x\d+){0,2}", value.strip()):
+        value = [int(v) for v in value.strip().split("x")]
+    if not (isinstance(value, list) and 1 <= len(value) <= 3 and all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 10**6 for v in value)):
+        raise SpecError([doc.diag(("input",), f"--set {item.strip()}: expected [C, H, W] or "
+                                  "CxHxW with positive integers (e.g. input=3x224x224)", "E605")])
+    return value
 
 
 def _set(doc: Document, parts: list[str], value, item: str) -> None:
