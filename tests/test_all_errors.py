@@ -141,3 +141,14 @@ def test_an_unnamed_module_row_does_not_hide_shape_errors():
         "  - {op: conv, c: 4, k: 3}\n"                     # 4
         "  - {name: c2, op: conv, c: 4, k: 33, p: 0}\n")   # 5
     assert [(line, code) for line, code, _ in found] == [(4, "E306"), (5, "E401")]
+
+
+def test_an_error_of_a_repeated_row_is_reported_once():
+    """Was: a row with n: 3 whose column is wrong printed the same error three times."""
+    found = errors(
+        "layers:\n"
+        "  - name: f\n"
+        "    seq:\n"
+        "      - {op: conv, c: 8 / 3, k: 3, n: 3}\n")  # 6
+    assert [(line, code) for line, code, _ in found] == [(6, "E303")]
+    assert found[0][2].endswith("(and in the row's later repeats)")

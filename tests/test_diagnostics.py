@@ -96,3 +96,13 @@ def test_a_comma_in_a_flow_mapping_expression_hints_to_quote_it(cli, write_spec)
            'c: "make_divisible(32 * r, 4)"'
     assert err.count(hint) == 2, err  # at the cut expression and at the bogus column
     assert "unknown column '4)'" in err
+
+
+def test_a_misindented_line_gets_an_indentation_hint(cli, write_spec):
+    """Was: PyYAML's raw "did not find expected '-' indicator" with no hint."""
+    path = write_spec("name: Bad\ninput: [3, 8, 8]\nlayers:\n  - {name: a, op: conv, c: 4, k: 3}\n"
+                      "   - {name: b, op: conv, c: 4, k: 3}\n")
+    code, _, err = cli("check", str(path))
+    assert code == 1 and ":5:4: error[E001]" in err
+    assert "hint: check the indentation: this line starts at column 4, the line above (4) at " \
+           "column 3" in err, err

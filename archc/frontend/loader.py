@@ -189,6 +189,8 @@ def load_text(text: str, path: str = "<string>", budget: Budget | None = None) -
         hint = None
         if 1 <= line <= len(lines) and "\t" in lines[line - 1][:col]:
             hint = "YAML does not allow tabs for indentation; use spaces"
+        elif 1 <= line <= len(lines):
+            hint = _indentation_hint(lines, line - 1, str(exc.problem or ""))
         raise SpecError([Diagnostic(path, line, col, msg, "E001", hint=hint)]) from None
     except yaml.reader.ReaderError as exc:  # control characters and the like
         char = exc.character if isinstance(exc.character, str) else chr(exc.character)
@@ -289,3 +291,23 @@ def load_file(path: str | Path, budget: Budget | None = None,
                                     f"0x{raw[exc.start]:02x})", "E001",
                                     hint="save the file as UTF-8")]) from None
     return load_text(text, name, budget)
+
+
+def _indentation_hint(lines: list[str], i: int, problem: str) -> str | None:
+    """Most "did not find expected ..." errors in a spec are a line indented unlike its
+    siblings: name the line above whose indentation it should share."""
+    if not problem.startswith(("did not find expected key", "did not find expected '-'",
+                               "mapping values are not allowed", "expected <block end>")):
+        return None  # a flow collection's ',' or '}' is not about indentation
+    here = len(lines[i]) - len(lines[i].lstrip(" "))
+    for j in range(i - 1, -1, -1):
+        text = lines[j].strip()
+        if not text or text.startswith("#"):
+            continue
+        there = len(lines[j]) - len(lines[j].lstrip(" "))
+        if there != here:
+            return (f"check the indentation: this line starts at column {here + 1}, the line "
+                    f"above ({j + 1}) at column {there + 1}; rows of one list, and keys of one "
+                    "mapping, line up exactly")
+        return None
+    return None

@@ -163,6 +163,7 @@ class Expander:
     def __init__(self, checked: CheckedSpec, max_layers: int = MAX_LAYERS) -> None:
         self.checked = checked
         self.diags: list[Diagnostic] = []
+        self._repeats: dict[tuple, int] = {}  # an error made again by a row's repeats
         self.scaling = checked.spec.scaling
         self.block_index = 0  # instances of rows whose columns read 'block_index'
         self.layers = 0
@@ -181,7 +182,17 @@ class Expander:
 
     def error(self, doc: Document, path: PathT, message: str, code: str,
               hint: str | None = None) -> None:
-        self.diags.append(doc.diag(path, message, code, hint=hint))
+        diag = doc.diag(path, message, code, hint=hint)
+        key = (diag.file, diag.line, diag.column, code, message)
+        for i, seen in enumerate(self.diags):  # a row's repeats make the same error: once
+            if (seen.file, seen.line, seen.column, seen.code) == key[:4] and \
+                    seen.message.startswith(message):
+                if key not in self._repeats:
+                    self._repeats[key] = 2
+                    self.diags[i] = replace(seen, message=f"{message} (and in the row's "
+                                            "later repeats)")
+                return
+        self.diags.append(diag)
 
     def evaluate(self, value, doc: Document, path: PathT, env: dict):
         try:
