@@ -325,12 +325,11 @@ def cmd_sweep(args) -> int:
         return EXIT_USAGE
     diag_format = "json" if args.sweep_format == "json" else "text"
     if args.pareto:  # refused before the sweep runs, as export does
-        from .tools.pareto import available
-        from .writer import check
+        from .tools import pareto
 
-        why = None if available() else "--pareto needs matplotlib (pip install 'archc[plot]')"
-        if why := why or check(Path(args.pareto), force=args.force):
-            print(f"archc sweep: {why}", file=sys.stderr)
+        if not pareto.available():
+            print("archc sweep: --pareto needs matplotlib (pip install 'archc[plot]')",
+                  file=sys.stderr)
             return EXIT_SPEC
     tty = sys.stderr.isatty()
 
@@ -347,17 +346,15 @@ def cmd_sweep(args) -> int:
     if diags:  # every failing point is reported; no table for a partial sweep
         _report(diags, diag_format)
         return EXIT_SPEC
-    sys.stdout.write(sweep.render(rows, args.sweep_format))
-    if args.pareto:
-        from .tools.pareto import pareto_svg
+    if args.pareto:  # written first: a refused write leaves stdout empty
         from .writer import WriteRefused, write
 
         try:
-            write([(Path(args.pareto), pareto_svg(rows, args.specs))],
-                  force=args.force)
+            write([(Path(args.pareto), pareto.pareto_svg(rows, args.specs))], force=args.force)
         except (WriteRefused, OSError) as exc:
-            print(f"archc sweep: cannot write {args.pareto}: {exc}", file=sys.stderr)
+            print(f"archc sweep: {exc}", file=sys.stderr)
             return EXIT_SPEC
+    sys.stdout.write(sweep.render(rows, args.sweep_format))
     return EXIT_OK
 
 
