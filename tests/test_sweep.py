@@ -250,3 +250,12 @@ def test_pareto_without_matplotlib_says_how_to_get_it(cli, tmp_path, monkeypatch
     assert code == 1 and out == ""
     assert "--pareto needs matplotlib (pip install 'archc[plot]')" in err
     assert not (tmp_path / "p.svg").exists()
+
+
+def test_progress_on_a_terminal_rewrites_one_line(cli, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    code, out, err = cli("sweep", "specs/lenet5.yaml", "--grid", "num_classes=2,3",
+                         "--format", "csv")
+    assert code == 0 and len(_csv(out)) == 2 and "\r" not in out
+    assert err == ("\rsweep 1/2: num_classes=2\033[K"
+                   "\rsweep 2/2: num_classes=3\033[K\n")
