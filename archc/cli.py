@@ -95,6 +95,19 @@ def _parser() -> argparse.ArgumentParser:
                    help="input size without the batch dimension (default: the spec's input)")
     p.add_argument("--opset", type=int, metavar="N", help="ONNX opset (default: torch's)")
     common(p)
+    p = sub.add_parser("sweep", help="params, MACs and memory over a grid of --set values "
+                       "and input sizes (no torch)")
+    p.add_argument("specs", nargs="+", metavar="SPEC", help="one or more specs (each swept)")
+    p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                   help="values of one --set key (repeatable: the cross product is swept)")
+    p.add_argument("--input", metavar="CxHxW,...", help="input sizes to sweep (e.g. "
+                   "3x224x224,3x192x192; default: each spec's input)")
+    p.add_argument("--format", dest="sweep_format", choices=("markdown", "csv", "json"),
+                   default="markdown", help="output format (default: markdown)")
+    p.add_argument("--pareto", metavar="FILE.svg", help="also plot MACs against params as "
+                   "an SVG (needs archc[plot])")
+    p.add_argument("--force", action="store_true", help="replace FILE.svg when it exists")
+    common(p, diag_format=False)
     p = sub.add_parser("schema", help="print the JSON Schema of the spec language")
     p = sub.add_parser("ops", help="list the ops (primitives and library blocks) and columns")
     return parser
@@ -299,6 +312,52 @@ def cmd_export(args) -> int:
     return EXIT_OK
 
 
+def cmd_sweep(args) -> int:
+    from .api import compile_spec
+    from .tools import sweep
+
+    try:
+        grid = [sweep.parse_grid(text) for text in args.grid]
+        inputs = sweep.parse_inputs(args.input) if args.input else []
+        points = sweep.points(args.specs, grid, inputs)
+    except ValueError as exc:
+        print(f"archc sweep: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    diag_format = "json" if args.sweep_format == "json" else "text"
+    if args.pareto:  # refused before the sweep runs, as export does
+        from .tools import pareto
+
+        if not pareto.available():
+            print("archc sweep: --pareto needs matplotlib (pip install 'archc[plot]')",
+                  file=sys.stderr)
+            return EXIT_SPEC
+    tty = sys.stderr.isatty()
+
+    def progress(i: int, n: int, point) -> None:  # stderr only: stdout stays the table
+        line = f"sweep {i}/{n}: {point.label(len(args.specs) > 1)}"
+        if tty:  # one line, rewritten in place
+            print(f"\r{line}\033[K", end="\n" if i == n else "", file=sys.stderr, flush=True)
+        elif n > 20:
+            print(line, file=sys.stderr, flush=True)
+
+    rows, diags = sweep.run(points, lambda pt: compile_spec(
+        pt.spec, _budget(args), [*args.overrides, *pt.overrides()], args.spec_root),
+        progress=progress)
+    if diags:  # every failing point is reported; no table for a partial sweep
+        _report(diags, diag_format)
+        return EXIT_SPEC
+    if args.pareto:  # written first: a refused write leaves stdout empty
+        from .writer import WriteRefused, write
+
+        try:
+            write([(Path(args.pareto), pareto.pareto_svg(rows, args.specs))], force=args.force)
+        except (WriteRefused, OSError) as exc:
+            print(f"archc sweep: {exc}", file=sys.stderr)
+            return EXIT_SPEC
+    sys.stdout.write(sweep.render(rows, args.sweep_format))
+    return EXIT_OK
+
+
 def cmd_schema(args) -> int:
     from .frontend.schema import schema_text
 
@@ -340,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         handler = {"check": cmd_check, "build": cmd_build, "summary": cmd_summary,
                    "diff": cmd_diff, "schema": cmd_schema, "ops": cmd_ops,
-                   "graph": cmd_graph, "export": cmd_export}[args.command]
+                   "graph": cmd_graph, "export": cmd_export, "sweep": cmd_sweep}[args.command]
         return handler(args)
     except KeyboardInterrupt:
         return 130
