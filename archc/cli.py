@@ -17,6 +17,9 @@ EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="archc", description="Compile YAML architecture specs to PyTorch modules.")
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"archc {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def common(p: argparse.ArgumentParser, diag_format: bool = True) -> None:

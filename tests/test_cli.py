@@ -100,3 +100,15 @@ def test_the_install_declares_numpy_for_torch():
     proc = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", "import torch"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "NumPy" not in proc.stderr, proc.stderr
+
+
+def test_version():
+    """Was: `archc --version` was a usage error (exit 2)."""
+    import subprocess
+    import sys
+
+    import archc
+
+    proc = subprocess.run([sys.executable, "-m", "archc", "--version"], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout == f"archc {archc.__version__}\n", proc
