@@ -47,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
                        "dotted keys reach anything, e.g. scaling.width=0.5)")
 
     p = sub.add_parser("check", help="validate specs and infer their shapes")
-    p.add_argument("specs", nargs="+", metavar="SPEC")
+    p.add_argument("specs", nargs="+", metavar="SPEC", help="one or more spec files (YAML)")
     common(p)
     p = sub.add_parser("build", help="generate a PyTorch module per spec")
     p.add_argument("specs", nargs="+", metavar="SPEC",
@@ -67,17 +67,18 @@ def _parser() -> argparse.ArgumentParser:
                    "spec's 'features:'), written as STEM_features.py")
     common(p)
     p = sub.add_parser("summary", help="rows, shapes, parameters and MACs of a spec")
-    p.add_argument("spec", metavar="SPEC")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("spec", metavar="SPEC", help="a spec file (YAML)")
+    # one flag for the table and the diagnostics: --format json (--json stays an alias)
+    p.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--input", metavar="CxHxW", type=_shape,
                    help="evaluate at another input size (e.g. 3x320x320)")
     common(p)
     p = sub.add_parser("diff", help="what changed between two specs, row by row")
-    p.add_argument("specs", nargs=2, metavar="SPEC")
+    p.add_argument("specs", nargs=2, metavar="SPEC", help="the two spec files (old, new)")
     p.add_argument("--json", action="store_true", help="print JSON")
     common(p)
     p = sub.add_parser("graph", help="draw the layer graph (dot, mermaid, json, svg)")
-    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("spec", metavar="SPEC", help="a spec file (YAML)")
     p.add_argument("--format", dest="graph_format", choices=("dot", "mermaid", "json", "svg"),
                    default="dot", help="output format (svg needs Graphviz)")
     p.add_argument("--depth", type=int, default=2, help="levels of groups and blocks to open "
@@ -88,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     common(p, diag_format=False)
     p.set_defaults(format="text")
     p = sub.add_parser("export", help="export a spec's live model to ONNX (needs archc[onnx])")
-    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("spec", metavar="SPEC", help="a spec file (YAML)")
     p.add_argument("-o", "--output", required=True, metavar="FILE.onnx",
                    help="the ONNX file to write (atomically: nothing is written on error)")
     p.add_argument("--force", action="store_true", help="replace FILE when it exists")
@@ -241,7 +242,8 @@ def cmd_summary(args) -> int:
         _report(diags, args.format)
         return EXIT_SPEC
     model = results[0][1]
-    print(json.dumps(summary_dict(model), indent=2) if args.json else summary_text(model))
+    as_json = args.json or args.format == "json"  # one flag: the table as the diagnostics
+    print(json.dumps(summary_dict(model), indent=2) if as_json else summary_text(model))
     return EXIT_OK
 
 

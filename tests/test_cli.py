@@ -112,3 +112,22 @@ def test_version():
     proc = subprocess.run([sys.executable, "-m", "archc", "--version"], capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout == f"archc {archc.__version__}\n", proc
+
+
+def test_summary_has_one_json_flag_and_specs_have_help(cli):
+    """Was: --json (the table) and --format json (the diagnostics) coexisted on summary, and
+    SPEC arguments had no help text. --format json now does both; --json stays an alias."""
+    import json
+
+    code, out, _ = cli("summary", MNV2, "--format", "json")
+    assert code == 0 and json.loads(out)["name"] == "MobileNetV2"
+    assert json.loads(cli("summary", MNV2, "--json")[1]) == json.loads(out)
+    from archc.cli import _parser
+
+    parser = _parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for name, p in sub.choices.items():
+        for action in p._actions:
+            if action.metavar == "SPEC":
+                assert action.help, f"archc {name}: SPEC has no help"
+        assert "--json" not in p.format_help() or name != "summary"
