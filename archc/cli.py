@@ -11,7 +11,9 @@ from pathlib import Path
 from .diagnostics import Diagnostic, SpecError, render_json, render_text
 from .frontend.loader import Budget, excerpt_source
 
-EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+# 0 ok, 1 spec errors, 2 usage (bad arguments, a SPEC that cannot be read), 3 a bug in archc,
+# 4 the environment lacks something (an optional extra, Graphviz's dot)
+EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_INTERNAL, EXIT_ENV = 0, 1, 2, 3, 4
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -137,10 +139,13 @@ def _budget(args) -> Budget:
 MAX_SHOWN = 50
 
 
-def _report(diags: list[Diagnostic], fmt: str) -> None:
+def _report(diags: list[Diagnostic], fmt: str) -> int:
+    """Print the diagnostics; the exit code: usage (2) when the only problem is a SPEC
+    argument that cannot be read (E006: missing, not a regular file), else spec errors (1)."""
+    code = EXIT_USAGE if diags and all(d.code == "E006" for d in diags) else EXIT_SPEC
     if fmt == "json":
         print(render_json(diags))
-        return
+        return code
     sources: dict[str, str | None] = {}
     for d in diags[:MAX_SHOWN]:
         if d.file not in sources:
@@ -151,6 +156,7 @@ def _report(diags: list[Diagnostic], fmt: str) -> None:
         print(f"... {n - MAX_SHOWN} more not shown (--format json lists them all)",
               file=sys.stderr)
     print(f"{n} error{'s' if n != 1 else ''}", file=sys.stderr)
+    return code
 
 
 def _compile_all(paths: list[str], args, generate: bool):
@@ -176,8 +182,7 @@ def _compile_all(paths: list[str], args, generate: bool):
 def cmd_check(args) -> int:
     results, diags = _compile_all(args.specs, args, generate=False)
     if diags:
-        _report(diags, args.format)
-        return EXIT_SPEC
+        return _report(diags, args.format)
     warnings = [w for _, model, _ in results for w in model.warnings]
     if args.format == "json":
         print(render_json(warnings))
@@ -197,8 +202,7 @@ def cmd_build(args) -> int:
     args.specs = [resolve(spec) for spec in args.specs]  # a model name: the registered spec
     results, diags = _compile_all(args.specs, args, generate=True)
     if diags:  # nothing is written unless every spec compiles
-        _report(diags, args.format)
-        return EXIT_SPEC
+        return _report(diags, args.format)
     out_dir = Path(args.output)
     suffix = ("_features" if args.features else "") + ("_inference" if args.inference else "")
     targets = [(out_dir / f"{factory_name(path)}{suffix}.py", text) for path, _, text in results]
@@ -239,8 +243,7 @@ def cmd_summary(args) -> int:
         args.overrides = [*args.overrides, f"input=[{', '.join(map(str, args.input))}]"]
     results, diags = _compile_all([args.spec], args, generate=False)
     if diags:
-        _report(diags, args.format)
-        return EXIT_SPEC
+        return _report(diags, args.format)
     model = results[0][1]
     as_json = args.json or args.format == "json"  # one flag: the table as the diagnostics
     print(json.dumps(summary_dict(model), indent=2) if as_json else summary_text(model))
@@ -252,8 +255,7 @@ def cmd_diff(args) -> int:
 
     results, diags = _compile_all(args.specs, args, generate=False)
     if diags:
-        _report(diags, args.format)
-        return EXIT_SPEC
+        return _report(diags, args.format)
     a, b = results[0][1], results[1][1]
     print(json.dumps(diff_dict(a, b), indent=2) if args.json else diff_text(a, b))
     return EXIT_OK
@@ -265,13 +267,12 @@ def cmd_graph(args) -> int:
 
     results, diags = _compile_all([args.spec], args, generate=False)
     if diags:
-        _report(diags, "text")
-        return EXIT_SPEC
+        return _report(diags, "text")
     try:
         text = FORMATS[args.graph_format](results[0][1], max(0, args.depth))
     except GraphvizMissing as exc:
         print(f"archc: {exc}", file=sys.stderr)
-        return EXIT_SPEC
+        return EXIT_ENV
     if args.output:
         try:
             write([(Path(args.output), text)], force=args.force)
@@ -296,23 +297,22 @@ def cmd_export(args) -> int:
     try:
         model = compile_spec(args.spec, _budget(args), args.overrides, args.spec_root)
     except SpecError as exc:
-        _report(exc.diagnostics, args.format)
-        return EXIT_SPEC
+        return _report(exc.diagnostics, args.format)
     try:
-        from .tools.export import ExportError, export_onnx
+        from .tools.export import ExportError, MissingDependency, export_onnx
     except ImportError as exc:  # torch or onnx missing
-        print(f"archc export: needs torch and onnx (pip install 'archc[onnx]'): {exc}",
+        print(f"archc export: needs torch and onnx: {exc}; install them with: pip install "
+              "onnx onnxscript onnxruntime (or pip install -e '.[onnx]' in a checkout)",
               file=sys.stderr)
-        return EXIT_SPEC
+        return EXIT_ENV
     try:
         path = export_onnx(model, args.output, weights=args.weights, input_shape=args.input,
                            opset=args.opset, force=args.force, budget=_budget(args))
     except SpecError as exc:  # a budget, at the --input size
-        _report(exc.diagnostics, args.format)
-        return EXIT_SPEC
+        return _report(exc.diagnostics, args.format)
     except ExportError as exc:
         print(f"archc export: {exc}", file=sys.stderr)
-        return EXIT_SPEC
+        return EXIT_ENV if isinstance(exc, MissingDependency) else EXIT_SPEC
     print(f"wrote {path}")
     return EXIT_OK
 
@@ -333,9 +333,9 @@ def cmd_sweep(args) -> int:
         from .tools import pareto
 
         if not pareto.available():
-            print("archc sweep: --pareto needs matplotlib (pip install 'archc[plot]')",
-                  file=sys.stderr)
-            return EXIT_SPEC
+            print("archc sweep: --pareto needs matplotlib: pip install matplotlib (or pip "
+                  "install -e '.[plot]' in a checkout)", file=sys.stderr)
+            return EXIT_ENV
     tty = sys.stderr.isatty()
 
     def progress(i: int, n: int, point) -> None:  # stderr only: stdout stays the table
@@ -349,8 +349,7 @@ def cmd_sweep(args) -> int:
         pt.spec, _budget(args), [*args.overrides, *pt.overrides()], args.spec_root),
         progress=progress)
     if diags:  # every failing point is reported; no table for a partial sweep
-        _report(diags, diag_format)
-        return EXIT_SPEC
+        return _report(diags, diag_format)
     if args.pareto:  # written first: a refused write leaves stdout empty
         from .writer import WriteRefused, write
 

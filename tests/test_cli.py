@@ -55,9 +55,40 @@ def test_usage_errors_exit_2(cli):
     assert exc.value.code == 2
 
 
-def test_missing_file_is_a_located_error(cli, tmp_path):
+def test_missing_file_is_a_located_usage_error(cli, tmp_path):
+    """A SPEC argument that cannot be read is a usage problem (exit 2), not a spec error; with
+    a real spec error beside it, the spec error decides (exit 1)."""
     code, _, err = cli("check", str(tmp_path / "nope.yaml"))
-    assert code == 1 and "nope.yaml:1:1: error[E006]: cannot read spec" in err
+    assert code == 2 and "nope.yaml:1:1: error[E006]: cannot read spec" in err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: Bad\ninput: [3, 8, 8]\nlayers:\n  - {op: nope}\n", encoding="utf-8")
+    code, _, err = cli("check", str(tmp_path / "nope.yaml"), str(bad))
+    assert code == 1
+
+
+def test_missing_tools_and_extras_exit_4(cli, monkeypatch, tmp_path):
+    """Was: a missing Graphviz dot or onnx extra exited 1, the README's "spec errors"."""
+    from archc.tools import render
+
+    def no_dot(*args, **kwargs):
+        raise render.GraphvizMissing("Graphviz's 'dot' is not installed")
+
+    monkeypatch.setitem(render.FORMATS, "svg", no_dot)
+    code, _, err = cli("graph", MNV2, "--format", "svg")
+    assert code == 4 and "dot" in err
+    import builtins
+
+    real = builtins.__import__
+
+    def no_onnx(name, *args, **kwargs):
+        if name in ("onnx", "onnxscript"):
+            raise ImportError(f"No module named {name!r}")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_onnx)
+    code, _, err = cli("export", MNV2, "-o", str(tmp_path / "m.onnx"))
+    assert code == 4 and "pip install onnx onnxscript onnxruntime" in err, err
+    assert "in a checkout" in err
 
 
 @pytest.mark.parametrize("command", [

@@ -30,6 +30,10 @@ class ExportError(RuntimeError):
     """An ONNX export failed; the message is one line, fit for the command line."""
 
 
+class MissingDependency(ExportError):
+    """The onnx extra is not installed (an environment problem, not the spec's)."""
+
+
 def parse_input_shape(text: str) -> tuple[int, ...]:
     """``"3x224x224"`` (the CLI's ``--input CxHxW``) -> ``(3, 224, 224)``."""
     try:
@@ -82,8 +86,9 @@ def export_onnx(spec_or_model, path: str | os.PathLike, weights: str | os.PathLi
         import onnx
         import onnxscript  # noqa: F401  (torch's exporter needs it; say so up front)
     except ImportError as exc:
-        raise ExportError(f"ONNX export needs the onnx extra (pip install 'archc[onnx]'): "
-                          f"{exc}") from None
+        raise MissingDependency(f"ONNX export needs onnx and onnxscript (pip install onnx "
+                                f"onnxscript onnxruntime, or pip install -e '.[onnx]' in a "
+                                f"checkout): {exc}") from None
 
     modes = [(m, m.training) for m in model.modules()]
     model.eval()

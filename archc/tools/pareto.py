@@ -64,7 +64,8 @@ def pareto_svg(rows: Sequence[Row], specs: Sequence[str]) -> bytes:
         from matplotlib.figure import Figure
         from matplotlib.ticker import FuncFormatter
     except ImportError as exc:
-        raise PlotMissing("--pareto needs matplotlib (pip install 'archc[plot]')") from exc
+        raise PlotMissing("--pareto needs matplotlib (pip install matplotlib, or pip install "
+                          "-e '.[plot]' in a checkout)") from exc
     data = points(rows)
     with matplotlib.rc_context({"svg.hashsalt": "archc", "svg.fonttype": "path",
                                 "font.size": 8}):
