@@ -249,3 +249,42 @@ def test_bad_measure_arguments_raise():
         measure(LENET, backends=("eager", "tensorrt"))
     with pytest.raises(ValueError):
         measure(ThreadProbe(), batches=(1,))  # a bare module needs its input shape
+
+
+def test_readme_example_is_what_bench_prints():
+    """The README's example output: the layout format_text prints, and ratios that are the
+    medians' (it was pasted from a run, so its numbers are checked against each other)."""
+    import re
+
+    from archc.tools.bench import BenchResult, Timing, format_text
+
+    from .conftest import ROOT
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("<!-- bench-example -->\n```text\n", 1)[1].split("```", 1)[0]
+    command, printed = block.split("\n", 1)
+    head = re.match(r"# (\w+), input ([\dx]+), batches ([\d, ]+)\n# machine: (\S+), (\d+) CPUs "
+                    r"\((\w+)\), device cpu\n# torch (\S+), (\d+) threads, onnxruntime (\S+), "
+                    r"python (\S+)\n# (\d+) interleaved runs per backend after (\d+) warm-up",
+                    printed)
+    assert head, printed[:300]
+    rows = [line.split() for line in printed.splitlines()
+            if line.split()[:1] and line.split()[0] in BACKENDS]
+    timings, eager = [], {}
+    for backend, batch, median, iqr, span, ratio, rel in rows:
+        median, ratio = float(median), float(ratio)
+        eager.setdefault(batch, median)
+        assert ratio == pytest.approx(median / eager[batch], abs=6e-4)  # printed to 3 places
+        q1, q3 = map(float, iqr.split("-"))
+        lo, hi = map(float, span.split("-"))
+        assert lo <= q1 <= median <= q3 <= hi
+        timings.append(Timing(backend, int(batch), "ok", "", median, q1, q3, lo, hi,
+                              int(head[11]), ratio, float(rel)))
+    assert {(t.backend, t.batch) for t in timings} == {(b, n) for b in BACKENDS for n in (1, 8)}
+    machine = {"platform": head[4], "cpu_count": int(head[5]), "processor": head[6],
+               "torch": head[7], "onnxruntime": head[9], "python": head[10]}
+    result = BenchResult(head[1], tuple(map(int, head[2].split("x"))), (1, 8), int(head[8]),
+                         int(head[11]), int(head[12]), machine, tuple(timings))
+    assert format_text(result) == printed
+    assert command == ("$ archc bench specs/mobilenet_v2.yaml --batch 1,8 --threads 1 "
+                       f"--repeats {head[11]}")
