@@ -197,19 +197,25 @@ def test_a_failing_compile_is_reported_not_fatal(monkeypatch):
 
 
 def test_a_compile_slower_than_its_timeout_is_reported(monkeypatch):
+    finished = []
+
     def slow(model, *args, **kwargs):
         def run(x):
             time.sleep(5)
+            finished.append(True)
             return model(x)
         return run
 
     monkeypatch.setattr(torch, "compile", slow)
-    result = measure(LENET, batches=(1,), repeats=1, warmup=0,
+    result = measure(LENET, batches=(1, 2), repeats=1, warmup=0,
                      backends=("eager", "compile"), compile_timeout=0.2)
-    got = {t.backend: t for t in result.timings}
-    assert got["eager"].status == "ok"
-    assert (got["compile"].status, got["compile"].reason) == (
+    got = {(t.backend, t.batch): t for t in result.timings}
+    assert got[("eager", 1)].status == got[("eager", 2)].status == "ok"
+    assert (got[("compile", 1)].status, got[("compile", 1)].reason) == (
         "failed", "warm-up took over 0.2 s")
+    assert (got[("compile", 2)].status, got[("compile", 2)].reason) == (
+        "failed", "warm-up took over 0.2 s (at batch 1)")  # not waited for again
+    assert not finished  # the warm-up was cut short, once
 
 
 @pytest.mark.parametrize("argv", [

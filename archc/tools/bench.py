@@ -11,6 +11,7 @@ taking too long) is reported as skipped or failed with its reason; the others ar
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import platform
 import signal
@@ -222,15 +223,15 @@ def _one_batch(runners: dict, batch: int, shape, repeats: int, warmup: int,
             continue
         try:  # the first call compiles (torch.compile) and gives the output to compare
             limit = compile_timeout if backend == "compile" else None
-            with _deadline(limit):
+            with _deadline(limit), _quiet("torch.utils.cpp_extension"):  # a CUDA-less note
                 outputs[backend] = _first(runner(x))
             for _ in range(warmup):
                 runner(x)
             live[backend] = runner
         except _Timeout:
             reasons[backend] = f"failed: warm-up took over {compile_timeout:g} s"
-            if backend == "compile":
-                torch._dynamo.reset()
+            runners[backend] = f"{reasons[backend]} (at batch {batch})"  # not tried again
+            torch._dynamo.reset()
         except Exception as exc:
             reasons[backend] = f"failed: {_one_line(exc)}"
     times: dict[str, list[float]] = {b: [] for b in live}
@@ -300,6 +301,17 @@ def _deadline(seconds: float | None) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+@contextlib.contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def format_text(result: BenchResult) -> str:
