@@ -114,6 +114,25 @@ def _parser() -> argparse.ArgumentParser:
                    "an SVG (needs archc[plot])")
     p.add_argument("--force", action="store_true", help="replace FILE.svg when it exists")
     common(p, diag_format=False)
+    p = sub.add_parser("bench", help="latency on this machine: eager, inference build, "
+                       "torch.compile, onnxruntime (imports torch)")
+    p.add_argument("spec", metavar="SPEC", help="a spec file (YAML)")
+    p.add_argument("--batch", default="1,8", metavar="B1,B2,...",
+                   help="batch sizes, comma-separated (default: 1,8)")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="torch and onnxruntime intra-op threads (default: torch's)")
+    p.add_argument("--input", metavar="CxHxW", type=_shape,
+                   help="input size without the batch (default: the spec's input)")
+    p.add_argument("--repeats", type=int, default=20, metavar="R",
+                   help="timed runs per backend and batch, interleaved (default: 20)")
+    p.add_argument("--warmup", type=int, default=3, metavar="W",
+                   help="untimed runs per backend and batch first (default: 3)")
+    p.add_argument("--backends", default="eager,inference,compile,onnxruntime",
+                   metavar="LIST", help="backends to time (default: all four)")
+    p.add_argument("--compile-timeout", type=float, default=300.0, metavar="S",
+                   help="seconds torch.compile may take to warm up per batch (default: 300)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    common(p)
     p = sub.add_parser("schema", help="print the JSON Schema of the spec language")
     p = sub.add_parser("ops", help="list the ops (primitives and library blocks) and columns")
     return parser
@@ -359,6 +378,45 @@ def cmd_sweep(args) -> int:
             print(f"archc sweep: {exc}", file=sys.stderr)
             return EXIT_SPEC
     sys.stdout.write(sweep.render(rows, args.sweep_format))
+
+
+def cmd_bench(args) -> int:
+    from .api import compile_spec
+
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    try:
+        batches = [int(b) for b in args.batch.split(",")]
+    except ValueError:
+        batches = []
+    problems = []
+    if not batches or min(batches) < 1:
+        problems.append(f"--batch: expected positive integers such as 1,8, got {args.batch!r}")
+    if args.threads is not None and args.threads < 1:
+        problems.append(f"--threads: expected a positive number, got {args.threads}")
+    if args.repeats < 1 or args.warmup < 0:
+        problems.append("--repeats must be positive and --warmup not negative")
+    if not backends or set(backends) - {"eager", "inference", "compile", "onnxruntime"}:
+        problems.append(f"--backends: choose from eager, inference, compile, onnxruntime, "
+                        f"got {args.backends!r}")
+    for problem in problems:  # usage errors, like argparse's own (exit 2)
+        print(f"archc bench: error: {problem}", file=sys.stderr)
+    if problems:
+        return EXIT_USAGE
+    try:  # spec errors are reported before torch is imported
+        model = compile_spec(args.spec, _budget(args), args.overrides, args.spec_root)
+        from .tools.bench import format_text, measure
+
+        result = measure(model, batches=batches, input_shape=args.input, threads=args.threads,
+                         repeats=args.repeats, warmup=args.warmup, backends=backends,
+                         overrides=args.overrides, budget=_budget(args),
+                         compile_timeout=args.compile_timeout)
+    except SpecError as exc:  # a budget, at the --input size
+        _report(exc.diagnostics, args.format)
+        return EXIT_SPEC
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2))
+    else:
+        sys.stdout.write(format_text(result))
     return EXIT_OK
 
 
@@ -403,7 +461,8 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         handler = {"check": cmd_check, "build": cmd_build, "summary": cmd_summary,
                    "diff": cmd_diff, "schema": cmd_schema, "ops": cmd_ops,
-                   "graph": cmd_graph, "export": cmd_export, "sweep": cmd_sweep}[args.command]
+                   "graph": cmd_graph, "export": cmd_export, "sweep": cmd_sweep,
+                   "bench": cmd_bench}[args.command]
         return handler(args)
     except KeyboardInterrupt:
         return 130
