@@ -411,8 +411,7 @@ def cmd_bench(args) -> int:
                          overrides=args.overrides, budget=_budget(args),
                          compile_timeout=args.compile_timeout)
     except SpecError as exc:  # a budget, at the --input size
-        _report(exc.diagnostics, args.format)
-        return EXIT_SPEC
+        return _report(exc.diagnostics, args.format)
     if args.json:
         print(json.dumps(result.as_dict(), indent=2))
     else:
