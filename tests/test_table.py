@@ -216,3 +216,10 @@ def test_table_does_not_import_torch(fmt):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=ROOT)
     assert result.returncode == 0, result.stderr
+
+
+def test_readme_excerpt_is_the_output(cli):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    excerpt = readme.split("MobileNetV2's is Table 2:\n\n```text\n", 1)[1].split("```", 1)[0]
+    _, out, _ = cli("table", MNV2)
+    assert out.startswith(excerpt)
