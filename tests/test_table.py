@@ -14,7 +14,7 @@ import textwrap
 import pytest
 
 import archc
-from archc.tools.table import render_csv, table_lines
+from archc.tools.table import render_csv, render_markdown, table_lines
 
 from .conftest import ROOT, SPECS, golden
 
@@ -174,7 +174,7 @@ def test_folding_and_steps(write_spec):
               - {op: conv, c: 8, k: 3, s: 2, bias: false}
               - {op: batch_norm}
               - {op: act, fn: relu}
-              - {op: conv, c: 4, k: 1, step: 1x1 projection}
+              - {op: conv, c: 4, k: 1, step: "1x1 | projection"}
               - {op: batch_norm, step: a norm the paper lists}
           - {op: flatten}
           - {op: dropout, p: 0.5}
@@ -182,11 +182,12 @@ def test_folding_and_steps(write_spec):
         """))
     lines = table_lines(archc.compile_spec(spec))
     assert [ln.operator for ln in lines] == \
-        ["conv", "1x1 projection", "a norm the paper lists", "linear"]
+        ["conv", "1x1 | projection", "a norm the paper lists", "linear"]
     assert [ln.input for ln in lines] == \
         ["32 × 48 × 3", "16 × 24 × 8", "16 × 24 × 4", f"1 × 1 × {4 * 16 * 24}"]
     assert lines[0].params == 3 * 3 * 3 * 8 + 2 * 8  # the conv and its folded batch norm
     assert lines[2].params == 2 * 4
+    assert r"| 1x1 \| projection |" in render_markdown(archc.compile_spec(spec))  # one cell
     text = render_csv(archc.compile_spec(spec))
     assert next(csv.reader(io.StringIO(text))) == \
         ["input", "operator", "c", "k", "s", "bias", "params", "macs"]

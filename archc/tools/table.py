@@ -50,7 +50,7 @@ class Line:
 
 def size_text(shape: tuple[int, ...], layout: str, square: str = "²", times: str = " × ") -> str:
     """A shape as H²×C (square maps), H×W×C, 1×1×C (features) or L×C (tokens)."""
-    dims = dict(zip(layout, shape)) if len(layout) == len(shape) else {}
+    dims = dict(zip(layout, shape, strict=True)) if len(layout) == len(shape) else {}
     if set(dims) == {"C", "H", "W"}:
         h, w, c = dims["H"], dims["W"], dims["C"]
         return f"{h}{square}{times}{c}" if h == w else times.join(map(str, (h, w, c)))
@@ -138,15 +138,15 @@ def render_markdown(model: Model) -> str:
     """A GitHub-flavoured markdown table with a total line."""
     cols, lines, body = _grid(model)
     header = ["Input", "Operator", *cols, "Params", "MACs"]
-    rows = [[ln.input, ln.operator, *cells, f"{ln.params:,}", f"{ln.macs:,}"]
-            for ln, cells in zip(lines, body)]
+    rows = [[ln.input, *(c.replace("|", "\\|") for c in (ln.operator, *cells)),
+             f"{ln.params:,}", f"{ln.macs:,}"] for ln, cells in zip(lines, body, strict=True)]
     rows.append(["", "total", *[""] * len(cols), f"{model.params:,}", f"{model.macs:,}"])
     widths = [max(3, *(len(r[i]) for r in [header, *rows])) for i in range(len(header))]
     right = {i for i in range(2, len(header))}  # numbers and short columns
 
     def fmt(cells: list[str]) -> str:
         return "| " + " | ".join(c.rjust(w) if i in right else c.ljust(w)
-                                 for i, (c, w) in enumerate(zip(cells, widths))) + " |"
+                                 for i, (c, w) in enumerate(zip(cells, widths, strict=True))) + " |"
 
     rule = "| " + " | ".join(("-" * (w - 1) + ":") if i in right else "-" * w
                              for i, w in enumerate(widths)) + " |"
@@ -159,7 +159,7 @@ def render_csv(model: Model) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["input", "operator", *cols, "params", "macs"])
-    for ln, cells in zip(lines, body):
+    for ln, cells in zip(lines, body, strict=True):
         writer.writerow([ln.input, ln.operator, *cells, ln.params, ln.macs])
     return out.getvalue()
 
@@ -180,7 +180,7 @@ def render_latex(model: Model) -> str:
            "\\hline",
            " & ".join(["Input", "Operator", *map(_tex, cols), "Params", "MACs"]) + r" \\",
            "\\hline"]
-    for ln, cells in zip(lines, body):
+    for ln, cells in zip(lines, body, strict=True):
         size = size_text(ln.shape, ln.layout, square="^2", times=r" \times ")
         out.append(" & ".join([f"${size}$", _tex(ln.operator), *map(_tex, cells),
                                f"{ln.params:,}", f"{ln.macs:,}"]) + r" \\")
