@@ -4,7 +4,8 @@ One line per row group: a top-level row, or a row inside a ``seq`` group (nested
 opened); a row with ``n`` repeats is one line, its repeats' parameters and MACs summed. Each line
 shows the row's computed input size as the papers print it (``224² × 3``; a flat vector of C
 features is ``1 × 1 × C``), its operator (the row's ``step`` when it states one, else its op),
-the paper's columns as the spec writes them, and its parameters and MACs.
+the paper's columns as the spec writes them (each with the value this variant's model uses:
+``c`` scaled by ``--set scaling.width``, ``c: num_classes`` as 1000), and its parameters and MACs.
 
 The papers leave normalisation, activation, dropout and flatten implicit (MobileNetV1's
 "Conv / s2" line includes its batch norm and ReLU): rows of those ops (``FOLDED``) are folded into
