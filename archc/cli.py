@@ -90,6 +90,15 @@ def _parser() -> argparse.ArgumentParser:
                    help="replace FILE when it exists and was not this output")
     common(p, diag_format=False)
     p.set_defaults(format="text")
+    p = sub.add_parser("table", help="the spec as its paper's table: input size, operator, "
+                       "columns, params and MACs per row")
+    p.add_argument("spec", metavar="SPEC", help="a spec file (YAML)")
+    p.add_argument("--format", dest="table_format", choices=("markdown", "latex", "csv"),
+                   default="markdown", help="output format (default: markdown)")
+    p.add_argument("--input", metavar="CxHxW", type=_shape,
+                   help="evaluate at another input size (e.g. 3x192x192)")
+    common(p, diag_format=False)
+    p.set_defaults(format="text")
     p = sub.add_parser("export", help="export a spec's live model to ONNX (needs archc[onnx])")
     p.add_argument("spec", metavar="SPEC", help="a spec file (YAML)")
     p.add_argument("-o", "--output", required=True, metavar="FILE.onnx",
@@ -306,6 +315,18 @@ def cmd_graph(args) -> int:
     return EXIT_OK
 
 
+def cmd_table(args) -> int:
+    from .tools.table import FORMATS
+
+    if args.input:
+        args.overrides = [*args.overrides, f"input=[{', '.join(map(str, args.input))}]"]
+    results, diags = _compile_all([args.spec], args, generate=False)
+    if diags:
+        return _report(diags, "text")
+    sys.stdout.write(FORMATS[args.table_format](results[0][1]))
+    return EXIT_OK
+
+
 def cmd_export(args) -> int:
     from .api import compile_spec
     from .writer import check
@@ -461,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
         handler = {"check": cmd_check, "build": cmd_build, "summary": cmd_summary,
                    "diff": cmd_diff, "schema": cmd_schema, "ops": cmd_ops,
                    "graph": cmd_graph, "export": cmd_export, "sweep": cmd_sweep,
-                   "bench": cmd_bench}[args.command]
+                   "bench": cmd_bench, "table": cmd_table}[args.command]
         return handler(args)
     except KeyboardInterrupt:
         return 130
