@@ -290,3 +290,23 @@ def test_ops_and_summary_say_the_layouts(cli, write_spec):
     rows = {r["name"]: r for r in json.loads(out)["rows"]}
     assert (rows["ln"]["input_layout"], rows["ln"]["output_layout"]) == ("HWC", "HWC")
     assert (rows["attn"]["input_layout"], rows["head"]["output_layout"]) == ("LC", "C")
+
+
+def test_mul_takes_the_layout_of_its_higher_rank_input():
+    """Found by the property tests: a per-channel scale of shape [C] times a channels-last map
+    gave a (C, H, W)-laid-out result, so the permute back scrambled the dimensions."""
+    text = """\
+name: Scale
+input: [3, 8, 8]
+layers:
+  - {op: permute, dims: [0, 2, 3, 1]}
+  - {name: fc, op: linear, c: 4}
+  - {name: gamma, op: param, shape: [4], fill: ones}
+  - {name: scaled, op: mul, from: [gamma, fc]}
+  - {op: permute, dims: [0, 3, 1, 2]}
+  - {op: global_avg_pool}
+"""
+    model = archc.compile_spec(load_spec_text(text))
+    scaled = next(n for n in model.graph.nodes() if n.name == "scaled")
+    assert (scaled.out_shape, scaled.layout) == ((8, 8, 4), "HWC")
+    assert model.output_shape == (4, 1, 1)

@@ -27,8 +27,9 @@ class Mul(Primitive):
     doc = ("Element-wise product of two inputs, broadcasting as torch does (aligned at the "
            "last dimension): (C, 1, 1) gates or layer scales over (C, H, W).")
     arity = 0
+    layout_aware = True  # the output takes the layout of the input of higher rank
 
-    def infer(self, args, shapes):
+    def infer(self, args, shapes, layouts):
         if len(shapes) != 2:
             raise ShapeError("mul needs exactly two inputs ('from: [a, b]')")
         a, b = shapes
