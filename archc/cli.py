@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -122,6 +123,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--pareto", metavar="FILE.svg", help="also plot MACs against params as "
                    "an SVG (needs archc[plot])")
     p.add_argument("--force", action="store_true", help="replace FILE.svg when it exists")
+    p.add_argument("--measure", action="store_true", help="add each point's eager latency at "
+                   "batch 1 on this machine (archc bench's timer; imports torch)")
+    p.add_argument("--repeats", type=int, default=10, metavar="R",
+                   help="timed runs per point with --measure (default: 10)")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="torch threads with --measure (default: torch's)")
     common(p, diag_format=False)
     p = sub.add_parser("bench", help="latency on this machine: eager, inference build, "
                        "torch.compile, onnxruntime (imports torch)")
@@ -385,9 +392,16 @@ def cmd_sweep(args) -> int:
         elif n > 20:
             print(line, file=sys.stderr, flush=True)
 
+    metrics = sweep.METRICS
+    if args.measure:  # latency, timed as archc bench times it, printed with the machine
+        if args.repeats < 1 or (args.threads is not None and args.threads < 1):
+            print("archc sweep: error: --repeats and --threads must be positive",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        metrics = (*metrics, sweep.latency_metric(args.repeats, args.threads))
     rows, diags = sweep.run(points, lambda pt: compile_spec(
         pt.spec, _budget(args), [*args.overrides, *pt.overrides()], args.spec_root),
-        progress=progress)
+        metrics=metrics, progress=progress)
     if diags:  # every failing point is reported; no table for a partial sweep
         return _report(diags, diag_format)
     if args.pareto:  # written first: a refused write leaves stdout empty
@@ -398,7 +412,17 @@ def cmd_sweep(args) -> int:
         except (WriteRefused, OSError) as exc:
             print(f"archc sweep: {exc}", file=sys.stderr)
             return EXIT_SPEC
-    sys.stdout.write(sweep.render(rows, args.sweep_format))
+    sys.stdout.write(sweep.render(rows, args.sweep_format, metrics))
+    sys.stdout.flush()
+    if args.measure:  # latency is this machine's: say which, apart from the table
+        import platform
+
+        import torch
+
+        print(f"latency: {platform.machine()} {platform.system()}, {os.cpu_count()} CPUs, "
+              f"torch {torch.__version__}, {args.threads or torch.get_num_threads()} threads, "
+              f"eager, batch 1, median of {args.repeats}", file=sys.stderr)
+    return EXIT_OK
 
 
 def cmd_bench(args) -> int:

@@ -260,3 +260,20 @@ def test_progress_on_a_terminal_rewrites_one_line(cli, monkeypatch):
     assert code == 0 and len(_csv(out)) == 2 and "\r" not in out
     assert err == ("\rsweep 1/2: num_classes=2\033[K"
                    "\rsweep 2/2: num_classes=3\033[K\n")
+
+
+def test_measure_adds_latency_timed_by_bench(cli):
+    """--measure: each point's eager latency at batch 1 (archc bench's timer), the machine
+    named beside the table; without it nothing imports torch (tested above)."""
+    from .conftest import SPECS
+
+    code, out, err = cli("sweep", str(SPECS / "lenet5.yaml"), "--grid", "num_classes=10,100",
+                         "--measure", "--repeats", "2", "--threads", "1", "--format", "json")
+    assert code == 0, err
+    rows = json.loads(out)
+    assert [r["num_classes"] for r in rows] == ["10", "100"] or \
+        [r["num_classes"] for r in rows] == [10, 100]
+    assert all(isinstance(r["eager_ms"], float) and r["eager_ms"] > 0 for r in rows)
+    assert "latency:" in err and "1 threads" in err and "median of 2" in err
+    code, _, err = cli("sweep", str(SPECS / "lenet5.yaml"), "--measure", "--repeats", "0")
+    assert code == 2 and "--repeats and --threads must be positive" in err

@@ -30,6 +30,20 @@ class Metric:
     show: Callable[[int | float], str] = lambda v: f"{v:,}"
 
 
+def latency_metric(repeats: int = 10, threads: int | None = None) -> Metric:
+    """Eager latency at batch 1 (median ms, archc bench's interleaved timer), for
+    ``archc sweep --measure``: imports torch, unlike the other columns."""
+    def median_ms(model: Model) -> float:
+        from .bench import measure
+
+        result = measure(model, batches=(1,), repeats=repeats, backends=("eager",),
+                         threads=threads)
+        (timing,) = result.timings
+        return round(timing.median_ms, 3)
+
+    return Metric("eager_ms", "eager ms (batch 1)", median_ms, lambda v: f"{v:.1f}")
+
+
 METRICS: tuple[Metric, ...] = (
     Metric("params", "params", lambda m: m.params),
     Metric("macs", "MACs", lambda m: m.macs),
