@@ -176,8 +176,11 @@ MAX_SHOWN = 50
 
 def _report(diags: list[Diagnostic], fmt: str) -> int:
     """Print the diagnostics; the exit code: usage (2) when the only problem is a SPEC
-    argument that cannot be read (E006: missing, not a regular file), else spec errors (1)."""
-    code = EXIT_USAGE if diags and all(d.code == "E006" for d in diags) else EXIT_SPEC
+    argument that cannot be opened (missing, unreadable), else spec errors (1; a spec refused
+    for where it points, a FIFO or a link out of the spec root, is the spec's problem)."""
+    code = EXIT_USAGE if diags and all(
+        d.code == "E006" and d.message.startswith("cannot read spec") for d in diags) \
+        else EXIT_SPEC
     if fmt == "json":
         print(render_json(diags))
         return code

@@ -196,7 +196,7 @@ def test_folding_and_steps(write_spec):
 
 def test_spec_errors_are_located_and_usage_errors_exit_2(cli, tmp_path):
     code, out, err = cli("table", str(tmp_path / "nope.yaml"))
-    assert code == 1 and out == "" and "nope.yaml:1:1: error[E006]" in err
+    assert code == 2 and out == "" and "nope.yaml:1:1: error[E006]" in err  # usage: no file
     code, _, err = cli("table", MNV2, "--set", "scaling.widht=0.5")
     assert code == 1 and "error[" in err
     for bad in (["--format", "html"], ["--input", "3x0x224"]):
