@@ -94,9 +94,10 @@ def test_shape_errors_of_independent_rows_together_and_none_of_their_readers():
         "  - {op: add, from: [mid, right], name: other}\n"                  # 16
         "  - {op: global_avg_pool, from: total}\n"
         "  - {op: linear, c: 10, name: fc}\n")
+    # the block's two failing rows are located in its body (lines 7 and 8), used at line 14
     assert [(line, code) for line, code, _ in found] == [
-        (11, "E401"), (14, "E401"), (14, "E401"), (16, "E401")]
-    assert "t.a (conv)" in found[1][2] and "t.b (conv)" in found[2][2]
+        (7, "E401"), (8, "E401"), (11, "E401"), (16, "E401")]
+    assert "t.a (conv)" in found[0][2] and "t.b (conv)" in found[1][2]
 
 
 def test_a_long_list_is_in_order_and_the_cli_shows_its_head(write_spec, cli):
@@ -152,3 +153,18 @@ def test_an_error_of_a_repeated_row_is_reported_once():
         "      - {op: conv, c: 8 / 3, k: 3, n: 3}\n")  # 6
     assert [(line, code) for line, code, _ in found] == [(6, "E303")]
     assert found[0][2].endswith("(and in the row's later repeats)")
+
+
+def test_an_error_in_a_spec_block_is_located_in_its_body_with_the_use_as_a_note(cli,
+                                                                                 write_spec):
+    """Was: a channel mismatch inside a block body was located at the row using the block."""
+    path = write_spec("name: Blk\ninput: [3, 16, 16]\nblocks:\n  unit:\n"
+                      "    params:\n      c: {type: int}\n    body:\n"
+                      "      - {name: a, op: conv, c: c, k: 3}\n"
+                      "      - {op: add, from: [input, a]}\n"                     # 9
+                      "layers:\n  - {name: stem, op: conv, c: 8, k: 3}\n"
+                      "  - {name: u, op: unit, c: 16}\n")                          # 12
+    code, _, err = cli("check", str(path))
+    assert code == 1
+    assert ":9:9: error[E401]: u.(add): add inputs differ in shape" in err, err
+    assert "hint: block 'unit' is used at line 12 (u)" in err

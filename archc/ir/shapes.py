@@ -115,6 +115,12 @@ class _Inference:
         elif at.inline_row is not None and anchor is None:  # the user's own inline block
             used = at.inline_doc.diag(at.inline_path, message, code).line
             hint = f"block {at.inline_row.op!r} is used at line {used}"
+        elif anchor is not None and node.row_path[:1] == ("blocks",):
+            # a row of a block this spec defines: located in the body, the use site a note
+            use = anchor.doc.diag(anchor.row_path, message, code)
+            doc, path = node.doc, node.row_path
+            hint = (f"block {node.row_path[1]!r} is used at line {use.line} "
+                    f"({anchor.path or anchor.op})")
         return SpecError([doc.diag(path, f"{where}: {message}", code, hint=hint)])
 
     def node(self, node: Node, anchor: Node | None) -> None:
