@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pathlib import Path
 
 from .diagnostics import Diagnostic, SpecError
@@ -29,7 +31,22 @@ def load_spec(path: str | Path, budget: Budget | None = None,
     doc = resolve(load_file(path, budget), budget, root=root, modules=modules)
     if overrides:
         doc = apply_overrides(doc, overrides)
-    return validate(doc)
+    try:
+        return validate(doc)
+    except SpecError as exc:
+        raise SpecError([_blame_override(d, overrides or []) for d in exc.diagnostics]) from None
+
+
+def _blame_override(diag: Diagnostic, overrides: list[str]) -> Diagnostic:
+    """An error in a value that ``--set`` wrote names the override: the file's line is only
+    where the value would have been (``--set scaling.width=abc: expected a number``)."""
+    for item in reversed(overrides):  # the last override of a key wins
+        key = item.partition("=")[0].strip()
+        dotted = key if "." in key or key in ("name", "input", "init", "description") \
+            else f"params.{key}"
+        if diag.spec_path == dotted or diag.spec_path.startswith(dotted + "."):
+            return replace(diag, message=f"--set {item.strip()}: {diag.message}")
+    return diag
 
 
 def load_spec_text(text: str, path: str = "<string>") -> CheckedSpec:

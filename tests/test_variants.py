@@ -190,3 +190,12 @@ def test_set_input_takes_the_input_flags_form_and_errors_name_the_override(cli, 
     else:
         assert code == 1
         assert f"error[E605]: --set input={value}: expected [C, H, W] or CxHxW" in err, err
+
+
+def test_a_bad_set_value_names_the_override(cli):
+    """Was: `--set scaling.width=abc` was blamed on the base file's `scaling:` line alone."""
+    from .conftest import SPECS
+
+    code, _, err = cli("check", str(SPECS / "mobilenet_v2.yaml"), "--set", "scaling.width=abc")
+    assert code == 1
+    assert "error[E103]: --set scaling.width=abc: expected a number" in err, err
