@@ -39,8 +39,9 @@ TABLE2 = [
 ]
 # the spec's op on each of the paper's lines (README: the operator is the row's op): conv2d and
 # the 1x1 conv2d to 1280 are conv_norm_act, bottleneck inverted_residual, the classifier linear
-OPERATORS = ["conv_norm_act"] + ["inverted_residual"] * 7 + \
-    ["conv_norm_act", "global_avg_pool", "linear"]
+# Table 2's operators: conv2d, bottleneck x 7, conv2d 1x1, avgpool 7x7, and a 1x1 conv on the
+# pooled 1x1 map, which torchvision (and the spec) writes as the fully connected layer it is
+OPERATORS = ["conv2d"] + ["bottleneck"] * 7 + ["conv2d", "avgpool", "fc"]
 
 # MobileNetV1, Table 1: the input size of "Conv / s2", of each "Conv dw" line (the spec's
 # dw_separable row is a "Conv dw" line and the "Conv / s1" after it; "5x" is one row, n: 5),
@@ -80,8 +81,10 @@ def test_mobilenet_v2_reproduces_table_2(cli):
     assert list(rows[0])[2:6] == ["t", "c", "n", "s"]  # the paper's columns, in its order
     for row, (_, _, t, c, n, s) in zip(rows[:8], TABLE2[:8], strict=True):
         assert (row["t"], row["c"], row["n"], row["s"]) == (t, c, n, s)
-    # the 1x1 conv to 1280 and the average pool (the spec leaves their stride 1 unwritten)
-    assert (rows[8]["t"], rows[8]["c"], rows[8]["n"], rows[8]["k"]) == ("-", "1280", "1", "1")
+    # the 1x1 conv to 1280 and the average pool (the spec leaves their stride 1 unwritten);
+    # only the paper's columns: a column only other rows write (the conv's k) is left out
+    assert (rows[8]["t"], rows[8]["c"], rows[8]["n"]) == ("-", "1280", "1")
+    assert list(rows[0]) == ["Input", "Operator", "t", "c", "n", "s", "Params", "MACs"]
     assert (rows[9]["t"], rows[9]["c"], rows[9]["n"]) == ("-", "-", "1")
     assert rows[10]["c"] == "1000"  # k classes
     total = out.splitlines()[-1]
@@ -95,8 +98,8 @@ def test_mobilenet_v1_reproduces_table_1_input_sizes(cli):
     rows = markdown_rows(out)
     assert [parse_size(r["Input"]) for r in rows] == TABLE1_INPUTS
     assert [r["Operator"] for r in rows] == \
-        ["conv"] + ["dw_separable"] * 9 + ["global_avg_pool", "linear"]
-    assert rows[0]["s"] == "2" and rows[0]["c"] == "32" and rows[0]["k"] == "3"  # 3x3x3x32 /s2
+        ["conv2d"] + ["conv dw"] * 9 + ["avgpool", "fc"]  # Table 1's Conv, Conv dw, Avg Pool, FC
+    assert rows[0]["s"] == "2" and rows[0]["c"] == "32"  # 3x3x3x32 /s2
     assert [r["s"] for r in rows[1:10]] == TABLE1_DW_STRIDES
     assert [r["n"] for r in rows[1:10]] == ["1"] * 6 + ["5", "1", "1"]
     assert [r["c"] for r in rows[1:10]] == \
@@ -114,8 +117,7 @@ def test_csv_parses_and_adds_up(cli):
     assert code == 0
     golden(GOLDEN / "mobilenet_v2.csv", out)
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert list(rows[0]) == ["input", "operator", "t", "c", "n", "s", "act", "k", "params",
-                             "macs"]
+    assert list(rows[0]) == ["input", "operator", "t", "c", "n", "s", "params", "macs"]
     assert [r["input"] for r in rows] == [line[0] for line in TABLE2]
     assert [(r["t"], r["c"], r["n"], r["s"]) for r in rows[:8]] == \
         [line[2:] for line in TABLE2[:8]]
@@ -128,12 +130,12 @@ def test_latex_is_a_tabular(cli):
     assert code == 0
     golden(GOLDEN / "mobilenet_v2.tex", out)
     lines = out.splitlines()
-    assert lines[1] == r"\begin{tabular}{llrrrrrrrr}" and lines[-1] == r"\end{tabular}"
+    assert lines[1] == r"\begin{tabular}{llrrrrrr}" and lines[-1] == r"\end{tabular}"
     rows = [ln for ln in lines if ln.endswith(r"\\")]
     assert len(rows) == 1 + len(TABLE2) + 1  # header, the paper's lines, total
-    assert all(ln.count("&") == 9 for ln in rows)  # ten columns each
-    assert rows[1].startswith(r"$224^2 \times 3$ & conv\_norm\_act & - & 32 & 1 & 2 &")
-    assert rows[-2].startswith(r"$1 \times 1 \times 1280$ & linear &")
+    assert all(ln.count("&") == 7 for ln in rows)  # eight columns each
+    assert rows[1].startswith(r"$224^2 \times 3$ & conv2d & - & 32 & 1 & 2 &")
+    assert rows[-2].startswith(r"$1 \times 1 \times 1280$ & fc &")
     assert "_" not in out.replace(r"\_", "")  # every underscore escaped
 
 
@@ -182,7 +184,7 @@ def test_folding_and_steps(write_spec):
         """))
     lines = table_lines(archc.compile_spec(spec))
     assert [ln.operator for ln in lines] == \
-        ["conv", "1x1 | projection", "a norm the paper lists", "linear"]
+        ["conv2d", "1x1 | projection", "a norm the paper lists", "fc"]
     assert [ln.input for ln in lines] == \
         ["32 × 48 × 3", "16 × 24 × 8", "16 × 24 × 4", f"1 × 1 × {4 * 16 * 24}"]
     assert lines[0].params == 3 * 3 * 3 * 8 + 2 * 8  # the conv and its folded batch norm

@@ -254,6 +254,9 @@ class BlockSpec(_Strict):
     paper: str = Field("", description="Citation for the block (paper, figure or table).")
     class_name: str | None = Field(None, description="Class name in generated code (default: "
                                    "CamelCase of the block name).")
+    operator: str = Field("", max_length=80, description="The block's name in paper tables "
+                          "('bottleneck' for MobileNetV2's inverted residual): the Operator "
+                          "column of archc table (default: the block's name).")
     params: dict[str, ParamSpec] = Field(default_factory=dict,
                                          description="The block's columns.")
     let: dict[str, Scalar] = Field(

@@ -34,6 +34,7 @@ class BlockDef:
     uses: set[str] = field(default_factory=set)
     sequential: bool = False  # a plain chain of unnamed rows: generated as an nn.Sequential
     inline: bool = False  # rows spliced into the enclosing group instead of a module
+    operator: str = ""  # the name paper tables give it (archc table's Operator column)
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)

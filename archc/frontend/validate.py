@@ -553,7 +553,8 @@ def _block_def(name: str, spec: BlockSpec, path: PathT, checker: _Checker,
                           hint=exc.hint)
         scope.add(lname)
     return BlockDef(name, spec.class_name or camel(name), spec.doc, spec.paper, tuple(params),
-                    lets, spec.body, spec.out, checker.doc, path, builtin, inline=spec.inline)
+                    lets, spec.body, spec.out, checker.doc, path, builtin, inline=spec.inline,
+                    operator=spec.operator)
 
 
 def _check_pair_padding(bdef: BlockDef, path: PathT, rows, checker: _Checker) -> None:

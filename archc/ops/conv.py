@@ -7,6 +7,7 @@ from .base import CHW, Call, Param, Primitive, ShapeError, Val, conv_out, derive
 
 class Conv(Primitive):
     op = "conv"
+    operator = "conv2d"
     doc = "2-D convolution (nn.Conv2d). Padding defaults to (k - 1) // 2 * d ('same' for stride 1)."
     has_weights = True
     expects = (CHW,)

@@ -10,6 +10,7 @@ from .conv import _kw, fmt
 
 class Linear(Primitive):
     op = "linear"
+    operator = "fc"
     doc = ("Fully connected layer (nn.Linear) on the last dimension: a flattened (N, F) input, "
            "or the channels of (N, H, W, C) and (N, L, C).")
     has_weights = True

@@ -73,6 +73,7 @@ class AvgPool(_WindowPool):
 
 class GlobalAvgPool(Primitive):
     op = "global_avg_pool"
+    operator = "avgpool"
     doc = "Global average pooling to (C, 1, 1) (nn.AdaptiveAvgPool2d(1))."
     expects = (CHW,)
     params = ()

@@ -93,7 +93,8 @@ def _collect(nodes: list[Node], lines: list[Line], aux: bool) -> None:
         lines.append(Line(
             shape=tuple(node.in_shapes[0]) if node.in_shapes else (),
             layout=node.in_layouts[0] if node.in_layouts else "",
-            operator=(row.step or node.op) + (AUX if aux else ""), aux=aux,
+            operator=(row.step or getattr(node.impl, "operator", "") or node.op)
+            + (AUX if aux else ""), aux=aux,
             repeats=node.repeats, cells=_cells(node),
             params=node.params, macs=node.macs))
 
@@ -113,9 +114,9 @@ def columns(lines: list[Line]) -> list[str]:
     if not lines:
         return []
     main = Counter(line.operator for line in lines).most_common(1)[0][0]
-    ordered = [ln for ln in lines if ln.operator == main] + \
-        [ln for ln in lines if ln.operator != main]
-    return list(dict.fromkeys(key for ln in ordered for key in ln.cells))
+    # the paper's columns are its main operator's (MobileNetV2: t, c, n, s); a column only
+    # other rows write (a conv's k, an act) is left out: archc summary shows every column
+    return list(dict.fromkeys(key for ln in lines if ln.operator == main for key in ln.cells))
 
 
 def _value(value) -> str:
