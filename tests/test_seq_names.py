@@ -368,7 +368,8 @@ def test_hyphens_name_group_children_only(cli, write_spec):
     model.load_state_dict(ref.state_dict(), strict=True)
     x = torch.randn(1, 3, 8, 8)
     torch.testing.assert_close(model(x), ref.blocks(x))
-    top = write_spec("name: T\ninput: [3, 8, 8]\nlayers:\n  - {name: conv-1, op: conv, c: 4, k: 3}\n")
+    top = write_spec("name: T\ninput: [3, 8, 8]\nlayers:\n"
+                     "  - {name: conv-1, op: conv, c: 4, k: 3}\n")
     rc, _, err = cli("check", str(top))
     assert rc == 1 and re.search(r":4:12: error\[E201\]: 'conv-1' is not a module name", err), err
     assert "only name a child of a 'seq' group" in err

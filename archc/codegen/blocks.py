@@ -18,6 +18,7 @@ from ..ops import ACTIVATIONS, Primitive, Val, init
 from ..ops.base import channels, pair_val
 from .pysrc import Call, List, Noted, Tuple, comment, pyexpr, render
 
+
 class KeyedLayers(list):
     """Statements filling ``layers``, an OrderedDict of named modules: wrapped as
     ``nn.Sequential(layers)``, not ``nn.Sequential(*layers)``."""

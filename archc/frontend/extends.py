@@ -9,9 +9,8 @@ from."""
 
 from __future__ import annotations
 
-import re
-
 import os
+import re
 from pathlib import Path
 
 from ..diagnostics import SpecError

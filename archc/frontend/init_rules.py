@@ -15,8 +15,16 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .. import expr
 from ..diagnostics import SpecError
-from ..ops.init import (INITIALISERS, MODES, NONLINEARITIES, OP_CLASSES, SCHEME_NAMES,
-                        SCHEMES_FILE, Init, Rule)
+from ..ops.init import (
+    INITIALISERS,
+    MODES,
+    NONLINEARITIES,
+    OP_CLASSES,
+    SCHEME_NAMES,
+    SCHEMES_FILE,
+    Init,
+    Rule,
+)
 from .loader import PathT, load_file
 from .models import InitRule
 

@@ -16,8 +16,14 @@ from typing import Annotated, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from ..ops.init import SCHEME_NAMES
-from .names import (GENERATED_CLASSES, GENERATED_GLOBALS, MODEL_ATTRIBUTES, MODULE_ATTRIBUTES,
-                    PRIVATE, private)
+from .names import (
+    GENERATED_CLASSES,
+    GENERATED_GLOBALS,
+    MODEL_ATTRIBUTES,
+    MODULE_ATTRIBUTES,
+    PRIVATE,
+    private,
+)
 
 IDENT = r"^[a-z_][a-z0-9_]*$"
 BUILTINS = frozenset(dir(builtins))
@@ -132,8 +138,8 @@ class Norm(_Strict):
 InitArgs = dict[str, Union[int, float, str]]
 Initialiser = Union[str, dict[str, Union[InitArgs, None]]]
 _INITIALISER_DOC = (
-    "The {tensor}'s initialiser{note}: a name (zeros, ones, kaiming_uniform, ...) or a one-key mapping "
-    "to its arguments, e.g. {{normal: {{std: 0.02}}}}. Initialisers: zeros, ones, constant "
+    "The {tensor}'s initialiser{note}: a name (zeros, ones, kaiming_uniform, ...) or a one-key "
+    "mapping to its arguments, e.g. {{normal: {{std: 0.02}}}}. Initialisers: zeros, ones, constant "
     "{{value}}, normal {{mean, std}}, trunc_normal {{mean, std, a, b}}, uniform {{a, b}}, "
     "kaiming_normal / kaiming_uniform {{a, mode, nonlinearity}}, xavier_uniform / "
     "xavier_normal {{gain}}, uniform_out_features (linear only), goog_normal (conv only). "

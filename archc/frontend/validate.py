@@ -336,8 +336,8 @@ class _Checker:
                 if isinstance(item, str):
                     self.expression(item, (*path, i), scope)
                 elif isinstance(item, bool) or not isinstance(item, kinds):
-                    self.error((*path, i), f"expected {'an integer' if kinds == (int,) else 'a number'}"
-                               f", got {_yaml_repr(item)}", "E210")
+                    kind = "an integer" if kinds == (int,) else "a number"
+                    self.error((*path, i), f"expected {kind}, got {_yaml_repr(item)}", "E210")
                 elif param.type == "ints":
                     where = (*path, i)
                     check_range(param, item, lambda msg, at=where: self.error(at, msg, "E211"))

@@ -14,8 +14,8 @@ from .norm import BatchNorm, LayerNorm
 from .param import Parameter
 from .pool import AdaptiveAvgPool, AvgPool, GlobalAvgPool, MaxPool
 from .regularize import ChannelAffine, ChannelShuffle, StochasticDepth
-from .tensor import Permute, Select
 from .split import Split
+from .tensor import Permute, Select
 
 PRIMITIVES: dict[str, Primitive] = {
     p.op: p
