@@ -152,7 +152,10 @@ def run(pts: Sequence[Point], compile_point: Callable[[Point], Model],
             model = compile_point(point)
         except SpecError as exc:
             where = f"sweep point {point.label(with_spec)}: "
-            diags.extend(replace(d, message=where + d.message) for d in exc.diagnostics)
+            # the point names its values: a "--set K=V: " the loader put first says it again
+            sets = tuple(f"--set {o}: " for o in point.overrides())
+            diags.extend(replace(d, message=where + _without(d.message, sets))
+                         for d in exc.diagnostics)
             continue
         rows.append(Row(point, tuple(model.input_shape),
                         tuple(m.value(model) for m in metrics)))
@@ -204,3 +207,10 @@ def render(rows: Sequence[Row], fmt: str, metrics: Sequence[Metric] = METRICS) -
 def _cells(r: Row, with_spec: bool) -> list[str]:
     return (([r.point.spec] if with_spec else []) + [v for _, v in r.point.settings]
             + ["x".join(map(str, r.input_shape))])
+
+
+def _without(message: str, prefixes: tuple[str, ...]) -> str:
+    for prefix in prefixes:
+        if message.startswith(prefix):
+            return message[len(prefix):]
+    return message
