@@ -310,3 +310,29 @@ layers:
     scaled = next(n for n in model.graph.nodes() if n.name == "scaled")
     assert (scaled.out_shape, scaled.layout) == ((8, 8, 4), "HWC")
     assert model.output_shape == (4, 1, 1)
+
+
+def test_expand_from_a_block_parameter_builds_and_runs(tmp_path):
+    """Found attacking the new ops: `expand: e` (a block parameter) passed check, but the
+    generated forward read `e`, which only __init__ had (the audit refused the module)."""
+    text = """\
+name: Tok
+input: [5, 8]
+blocks:
+  tokens:
+    params:
+      e: {type: bool, default: true}
+    body:
+      - {name: tok, op: param, shape: [1, 1, in_channels], expand: e}
+      - {op: concat, from: [tok, input], dim: 1}
+layers:
+  - {name: u, op: tokens}
+"""
+    from .conftest import import_file
+
+    path = tmp_path / "tok.py"
+    path.write_text(archc.generate(load_spec_text(text)))
+    module = import_file(path, f"_gen_tok_{tmp_path.name}")
+    assert module.Tok()(torch.randn(3, 5, 8)).shape == (3, 6, 8)
+    assert module.Tokens(8, e=True)(torch.randn(2, 5, 8)).shape == (2, 6, 8)
+    assert archc.build_model(load_spec_text(text))(torch.randn(2, 5, 8)).shape == (2, 6, 8)

@@ -385,9 +385,15 @@ class BlockWriter:
         self.stored: list[tuple[str, str]] = []  # (attribute, local it is set from)
         if not bdef.sequential:
             for row in bdef.body:
-                if self._is_module(row) or row.op is None:
+                if row.op is None:
                     continue
-                for p in ctx.ops[row.op].params:
+                impl = ctx.ops[row.op]
+                # a module row's columns are read in __init__, except those its call reads
+                # in forward (a param's expand)
+                reads = getattr(impl, "call_columns", ()) if self._is_module(row) else None
+                for p in impl.params:
+                    if reads is not None and p.name not in reads:
+                        continue
                     value = row.args.get(p.name)
                     for name in sorted(set().union(*(expr.parse(v).names for v in
                                                      _expressions(p, value)))):

@@ -117,6 +117,7 @@ class Primitive:
     layout_aware: bool = False  # infer/source/out_layout take the input layouts
     in_sequential: bool = True  # can be an entry of an nn.Sequential (one input, a module)
     operator: str = ""  # its name in paper tables (archc table), when it differs from op
+    call_columns: tuple[str, ...] = ()  # columns module_call reads in forward
 
     @property
     def has_module(self) -> bool:

@@ -18,6 +18,7 @@ class Parameter(Primitive):
     has_weights = True
     layout_aware = True
     in_sequential = False
+    call_columns = ("expand",)  # forward repeats the token over the batch when it is set
     params = (
         Param("shape", "ints", doc="the tensor's shape, e.g. [c, 1, 1] (a per-channel scale) "
               "or [1, 1, d] (a token)", minimum=1),
