@@ -514,18 +514,8 @@ class BlockWriter:
         ``layers.encoder_layer_{i}``): an OrderedDict filled by a loop, as torchvision writes
         it, so ``n`` may be a block parameter. A first repeat that differs (a stride, new
         channels) is written before the loop, like a stage's."""
-        impl = self.ctx.ops[row.op]
-        firsts = {p.name for p in impl.params if p.first_only}
-        later = Row.model_validate({"op": row.op, "name": row.name, "n": row.n, **{
-            k: v for k, v in row.args.items() if k not in firsts}})
         out_ch = row_out(row, [in_ch], self.ctx, self.lets)
-        if out_ch is None or row_out(later, [out_ch], self.ctx, self.lets) != out_ch:
-            from ..diagnostics import SpecError
-
-            raise SpecError([self.bdef.document.diag(
-                row_path_in(self.bdef, row), f"block {self.bdef.op!r}: the repeats of row "
-                f"{row.name!r} cannot be one loop in the generated class: its repeats change "
-                "their channels", "E502", hint="write the repeats as rows of their own")])
+        later, firsts = self.later_repeats(row, out_ch, row_path_in(self.bdef, row))
         pad = " " * indent
         loop = "i" if "i" not in self.rename.values() else "index"
         parts = re.split(r"\{([^{}]+)\}", row.name)
@@ -648,21 +638,27 @@ class BlockWriter:
                 lines += [" " * inner + ln for ln in init.source(rules, None, f"self.{row.name}")]
         return lines
 
-    def stage(self, row: Row, in_ch: str | None, out_ch: str | None, i: int,
-              indent: int) -> list[str]:
-        """``self.NAME = nn.Sequential(*layers)`` of ``n`` repeats (ResNet's layer1 inside a
-        block): first-only columns (stride) on the first; the rest read its output."""
-        impl = self.ctx.ops[row.op]
-        firsts = {p.name for p in impl.params if p.first_only}
-        later = Row.model_validate({"op": row.op, "name": row.name, **{
+    def later_repeats(self, row: Row, out_ch: str | None, path: tuple) -> tuple[Row, set]:
+        """The row as its repeats after the first take it (first-only columns, the stride,
+        left out) and those columns; E502 unless the later repeats keep ``out_ch``, so one
+        loop of the generated class builds them all."""
+        firsts = {p.name for p in self.ctx.ops[row.op].params if p.first_only}
+        later = Row.model_validate({"op": row.op, "name": row.name, "n": row.n, **{
             k: v for k, v in row.args.items() if k not in firsts}})
         if out_ch is None or row_out(later, [out_ch], self.ctx, self.lets) != out_ch:
             from ..diagnostics import SpecError
 
             raise SpecError([self.bdef.document.diag(
-                (*self.bdef.path, "body", i, "n"), f"block {self.bdef.op!r}: the repeats of "
-                f"row {row.name!r} change their channels, so they cannot be one loop in the "
-                "generated class", "E502", hint="write the repeats as rows of their own")])
+                path, f"block {self.bdef.op!r}: the repeats of row {row.name!r} change their "
+                "channels, so they cannot be one loop in the generated class", "E502",
+                hint="write the repeats as rows of their own")])
+        return later, firsts
+
+    def stage(self, row: Row, in_ch: str | None, out_ch: str | None, i: int,
+              indent: int) -> list[str]:
+        """``self.NAME = nn.Sequential(*layers)`` of ``n`` repeats (ResNet's layer1 inside a
+        block): first-only columns (stride) on the first; the rest read its output."""
+        later, _ = self.later_repeats(row, out_ch, (*self.bdef.path, "body", i, "n"))
         body, pad = self.bdef.body, " " * indent
         first = self.construct(row, in_ch, body, i, False, indent)
         rest = self.construct(later, out_ch, body, i, False, indent + 4)
